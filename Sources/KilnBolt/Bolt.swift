@@ -1,0 +1,2 @@
+/// bbolt database files written and read without Go.
+public enum Bolt {}

@@ -1,0 +1,2 @@
+/// ext4 filesystem images written without mkfs, mount or root.
+public enum EXT4 {}

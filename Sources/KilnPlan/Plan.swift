@@ -1,0 +1,2 @@
+/// Fleet readiness planning: EBS initialization, FSR, EFS preloads.
+public enum Plan {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnBolt
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnDigest
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnExt4
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnLayer
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnOCI
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import KilnPlan
+
+@Test func placeholder() {}
