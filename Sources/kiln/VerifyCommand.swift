@@ -1,6 +1,125 @@
 import ArgumentParser
+import Foundation
+import KilnDigest
+import KilnLayer
+import KilnOCI
 
 struct Verify: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Verify images offline against their digests.")
-    func run() async throws { throw CLIFailure.input("not yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Verify images offline against their digests.",
+        discussion: """
+            For every image selected from each SOURCE: manifest and config digests and sizes, known media types, \
+            rootfs.type, each layer's size and digest, its diffID against config.rootfs.diff_ids, decompression \
+            errors, truncation (undersized layer), trailing data, duplicate tar paths and missing blobs. Every \
+            failure is reported, not just the first. Layers are streamed once each, in parallel.
+
+            SOURCE: oci:PATH[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REPO:TAG], or a plain path.
+            Exit codes: 0 all good, 1 a mismatch was found, 2 unreadable or unsupported input.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Image sources to verify.", valueName: "source"))
+    var sources: [String]
+
+    @OptionGroup var platformOptions: PlatformOptions
+    @OptionGroup var report: ReportOptions
+
+    @Option(name: .long, help: "Layers verified at once (default: the number of cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() async throws {
+        guard !sources.isEmpty else { throw CLIFailure.input("verify: give at least one source") }
+        let platforms = try platformOptions.platforms()
+        let started = Date()
+        var verifications: [ImageVerification] = []
+        var orphanProblems: [Problem] = []
+        for text in sources {
+            let resolution = try SourceLoader.resolve(text, platforms: platforms, allPlatforms: platformOptions.allPlatforms)
+            let names = Set(resolution.images.map(\.displayName))
+            orphanProblems += resolution.problems.filter { !names.contains($0.image) }
+            let quiet = report.quiet || report.json
+            let results = ImageVerifier.verify(resolution.images, resolutionProblems: resolution.problems, jobs: max(1, jobs)) { name in
+                Console.progress("verified \(name)", quiet: quiet)
+            }
+            verifications += results
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let ok = orphanProblems.isEmpty && verifications.allSatisfy(\.ok)
+        if report.json {
+            try printJSON(VerifyReport(verifications, orphanProblems: orphanProblems, seconds: elapsed))
+        } else {
+            printText(verifications, orphanProblems: orphanProblems, seconds: elapsed)
+        }
+        if !ok { throw ExitCode(1) }
+    }
+
+    func printText(_ results: [ImageVerification], orphanProblems: [Problem], seconds: Double) {
+        for p in orphanProblems { print("FAIL: \(p)") }
+        var layers = 0
+        var stored: Int64 = 0
+        var uncompressed: Int64 = 0
+        for r in results {
+            let image = r.image
+            layers += image.layers.count
+            for rep in r.layerReports.compactMap({ $0 }) {
+                stored += rep.size
+                uncompressed += rep.uncompressedSize
+            }
+            if r.ok {
+                print("PASS: \(image.displayName) \(image.platform) \(image.manifestDescriptor.digest) (\(image.layers.count) layers)")
+            } else {
+                for p in r.problems { print("FAIL: \(p)") }
+            }
+        }
+        let failed = results.filter { !$0.ok }.count + (orphanProblems.isEmpty ? 0 : 1)
+        let summary = "\(results.count) image\(results.count == 1 ? "" : "s"), \(layers) layers, \(formatBytes(stored)) stored, \(formatBytes(uncompressed)) uncompressed, \(String(format: "%.2f", seconds)) s"
+        print(failed == 0 ? "verified \(summary): all good" : "verified \(summary): \(failed) failed")
+    }
+}
+
+/// `kiln verify --json`.
+struct VerifyReport: Encodable {
+    struct Layer: Encodable {
+        var index: Int
+        var mediaType: String
+        var digest: String
+        var size: Int64
+        var diffID: String
+        var ok: Bool
+        var actual: LayerReport?
+    }
+    struct Image: Encodable {
+        var name: String
+        var names: [String]
+        var source: String
+        var platform: String
+        var manifest: String
+        var config: String
+        var ok: Bool
+        var layers: [Layer]
+        var problems: [Problem]
+    }
+    var ok: Bool
+    var seconds: Double
+    var images: [Image]
+    var problems: [Problem]
+
+    init(_ results: [ImageVerification], orphanProblems: [Problem], seconds: Double) {
+        images = results.map { r in
+            let failing = Set(r.problems.map(\.subject))
+            return Image(
+                name: r.image.displayName, names: r.image.names, source: r.image.source.description,
+                platform: r.image.platform.description, manifest: r.image.manifestDescriptor.digest.description,
+                config: r.image.manifest.config.digest.description, ok: r.ok,
+                layers: r.image.layers.enumerated().map { i, l in
+                    Layer(index: i, mediaType: l.descriptor.mediaType, digest: l.descriptor.digest.description,
+                          size: l.descriptor.size, diffID: l.diffID.description, ok: !failing.contains("layer \(i)"),
+                          actual: i < r.layerReports.count ? r.layerReports[i] : nil)
+                },
+                problems: r.problems)
+        }
+        problems = orphanProblems + results.flatMap(\.problems)
+        ok = problems.isEmpty
+        self.seconds = (seconds * 1000).rounded() / 1000
+    }
 }

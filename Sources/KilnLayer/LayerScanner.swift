@@ -1,0 +1,127 @@
+import KilnDigest
+import KilnOCI
+
+/// What one pass over a layer blob found: the digests it really has, its size, its entries and its faults.
+public struct LayerReport: Sendable, Codable, Hashable {
+    /// sha256 of the stored (compressed) bytes.
+    public var digest: Digest
+    /// Stored bytes.
+    public var size: Int64
+    /// sha256 of the decompressed tar stream.
+    public var diffID: Digest
+    public var uncompressedSize: Int64
+    public var entryCount: Int
+    /// Paths that appear more than once in the tar (at most ``LayerScanner/duplicateListLimit`` listed).
+    public var duplicatePaths: [String]
+    public var duplicateCount: Int
+    /// The compressed stream or the tar ended early.
+    public var undersized: Bool
+    /// Bytes follow the end of the compressed stream or of the tar archive.
+    public var trailingData: Bool
+    public var decompressionError: String?
+    public var tarError: String?
+
+    /// True when the stream itself is sound (digests aside).
+    public var streamIsSound: Bool {
+        !undersized && !trailingData && decompressionError == nil && tarError == nil && duplicateCount == 0
+    }
+
+    /// Compares this report with what a manifest and config promise for `layer`.
+    public func problems(against layer: ImageLayer, image: String) -> [Problem] {
+        let subject = "layer \(layer.index)"
+        let digestText = layer.descriptor.digest.description
+        var out: [Problem] = []
+        func add(_ message: String, _ expected: String? = nil, _ actual: String? = nil) {
+            out.append(Problem(image: image, subject: subject, digest: digestText, message: message, expected: expected, actual: actual))
+        }
+        if size != layer.descriptor.size {
+            add(size < layer.descriptor.size ? "undersized layer: size mismatch" : "size mismatch", "\(layer.descriptor.size)", "\(size)")
+        }
+        if digest != layer.descriptor.digest { add("digest mismatch", layer.descriptor.digest.description, digest.description) }
+        if let e = decompressionError { add("decompression failed: \(e)") }
+        if undersized { add("undersized layer: the \(layer.compression == .none ? "tar" : "\(layer.compression)") stream ends early") }
+        if trailingData { add("trailing data after the end of the layer stream") }
+        if let e = tarError { add("tar error: \(e)") }
+        if duplicateCount > 0 {
+            add("\(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s"): \(duplicatePaths.joined(separator: ", "))\(duplicateCount > duplicatePaths.count ? ", ..." : "")")
+        }
+        // A diffID cannot be trusted when the stream is broken; still report it when it differs.
+        if diffID != layer.diffID {
+            add("diffID mismatch (config.rootfs.diff_ids[\(layer.index)])", layer.diffID.description, diffID.description)
+        }
+        return out
+    }
+}
+
+/// A tar entry's data, readable once while the consumer handles that entry.
+public struct EntryContent {
+    let reader: TarReader
+
+    /// Calls `body` with each data block and its offset in the file; holes of sparse files are skipped.
+    public func forEachBlock(_ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
+        try reader.readData(body)
+    }
+}
+
+/// Streams layer blobs exactly once: stored digest, decompression, diffID and tar entries in one pass.
+public enum LayerScanner {
+    /// How many duplicate paths a report lists by name.
+    public static let duplicateListLimit = 10
+
+    /// Reads the blob at `location` once.
+    ///
+    /// - Parameters:
+    ///   - compression: how the blob is compressed.
+    ///   - uncompressedLimit: fail when the layer expands beyond this (decompression bombs).
+    ///   - consumer: called for every tar entry in order; may read the entry's data. Errors it throws abort the
+    ///     scan and are rethrown. Entry data the consumer does not read is still hashed.
+    public static func scan(
+        _ location: BlobLocation,
+        compression: Compression,
+        uncompressedLimit: Int64 = .max,
+        consumer: ((TarEntry, EntryContent) throws -> Void)? = nil
+    ) throws -> LayerReport {
+        let stream = LayerStream(reader: try RangeReader(location), compression: compression, uncompressedLimit: uncompressedLimit)
+        var entryCount = 0
+        var seen = Set<String>()
+        var duplicates: [String] = []
+        var duplicateCount = 0
+        var tarError: String? = nil
+        var trailingTar = false
+
+        do {
+            let tar = try TarReader(stream: stream)
+            while true {
+                guard let (entry, _) = try tar.nextEntry() else { break }
+                entryCount += 1
+                let key = entry.normalizedPath
+                if !seen.insert(key).inserted {
+                    duplicateCount += 1
+                    if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key) }
+                }
+                if let consumer {
+                    try consumer(entry, EntryContent(reader: tar))
+                }
+            }
+            trailingTar = try stream.drain()
+        } catch let e as TarReader.Failure {
+            if !stream.failed { tarError = e.description }
+            _ = try stream.drain()
+        }
+
+        let truncatedTar = tarError.map { $0.lowercased().contains("truncated") || $0.lowercased().contains("premature end") } ?? false
+        return LayerReport(
+            digest: stream.storedHasher.finalize(),
+            size: stream.storedBytes,
+            diffID: stream.diffHasher.finalize(),
+            uncompressedSize: stream.uncompressedBytes,
+            entryCount: entryCount,
+            duplicatePaths: duplicates,
+            duplicateCount: duplicateCount,
+            undersized: stream.undersized || truncatedTar,
+            trailingData: stream.trailingData || trailingTar,
+            decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
+            tarError: truncatedTar ? nil : tarError
+        )
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import KilnDigest
+
+/// Where a blob's bytes live: a byte range of a file (a whole file for layouts, a member of a tar for archives).
+public struct BlobLocation: Sendable, Hashable {
+    /// The file holding the bytes.
+    public var path: String
+    /// Offset of the first byte within `path`.
+    public var offset: Int64
+    /// Number of bytes stored.
+    public var length: Int64
+    /// How to name this blob to a user, e.g. `fixtures/x/blobs/sha256/ab..` or `image.tar:blobs/sha256/ab..`.
+    public var displayName: String
+
+    public init(path: String, offset: Int64, length: Int64, displayName: String) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.displayName = displayName
+    }
+}
+
+/// Content-addressed blobs of one source (an image layout directory or an archive).
+public protocol BlobStore: Sendable {
+    /// A short name of the store for messages.
+    var displayName: String { get }
+    /// The location of a blob, or nil when the store does not have it.
+    func locate(_ digest: Digest) throws -> BlobLocation?
+}
+
+/// Errors reading blobs and source containers.
+public enum BlobError: Swift.Error, CustomStringConvertible {
+    case missing(Digest, store: String)
+    case tooLarge(String, size: Int64, limit: Int64)
+    case io(String, errno: Int32)
+    case truncated(String, expected: Int64, actual: Int64)
+
+    public var description: String {
+        switch self {
+        case .missing(let d, let store): return "blob \(d) is missing from \(store)"
+        case .tooLarge(let what, let size, let limit):
+            return "\(what) is \(size) bytes, more than the \(limit)-byte limit for JSON documents"
+        case .io(let what, let e): return "cannot read \(what): \(String(cString: strerror(e)))"
+        case .truncated(let what, let expected, let actual):
+            return "\(what) is truncated: expected \(expected) bytes, found \(actual)"
+        }
+    }
+}
+
+/// Reads a byte range of a file sequentially with `pread`, so many readers can share nothing.
+public final class RangeReader {
+    private let fd: Int32
+    private var position: Int64
+    private let end: Int64
+    public let location: BlobLocation
+
+    public init(_ location: BlobLocation) throws {
+        let fd = open(location.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BlobError.io(location.displayName, errno: errno) }
+        self.fd = fd
+        self.location = location
+        self.position = location.offset
+        self.end = location.offset + location.length
+        posix_fadvise(fd, off_t(location.offset), off_t(location.length), POSIX_FADV_SEQUENTIAL)
+    }
+
+    deinit { close(fd) }
+
+    /// Bytes left in the range.
+    public var remaining: Int64 { end - position }
+
+    /// Reads up to `buffer.count` bytes; returns 0 at the end of the range.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let want = Int(min(Int64(buffer.count), end - position))
+        guard want > 0, let base = buffer.baseAddress else { return 0 }
+        while true {
+            let n = pread(fd, base, want, off_t(position))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlobError.io(location.displayName, errno: errno)
+            }
+            if n == 0 {
+                // The file is shorter than the range promised.
+                throw BlobError.truncated(location.displayName, expected: location.length, actual: position - location.offset)
+            }
+            position += Int64(n)
+            return n
+        }
+    }
+
+    /// Reads the whole remaining range into memory (only for small JSON documents).
+    public func readAll(limit: Int64) throws -> [UInt8] {
+        guard remaining <= limit else { throw BlobError.tooLarge(location.displayName, size: remaining, limit: limit) }
+        var out = [UInt8](repeating: 0, count: Int(remaining))
+        var filled = 0
+        while filled < out.count {
+            let n = try out.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            filled += n
+        }
+        return out
+    }
+}
+
+/// Blobs of an OCI image layout directory: `blobs/<alg>/<hex>`.
+public struct LayoutBlobStore: BlobStore {
+    public let root: String
+    public var displayName: String { root }
+
+    public init(root: String) { self.root = root }
+
+    public func locate(_ digest: Digest) throws -> BlobLocation? {
+        let path = "\(root)/blobs/\(digest.algorithm)/\(digest.encoded)"
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw BlobError.io(path, errno: errno)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return BlobLocation(path: path, offset: 0, length: Int64(st.st_size), displayName: path)
+    }
+}
+
+/// Blobs of an image layout stored inside an uncompressed tar (an OCI archive or a current `docker save`).
+public struct ArchiveBlobStore: BlobStore {
+    public let archive: TarIndex
+    public var displayName: String { archive.path }
+
+    public init(archive: TarIndex) { self.archive = archive }
+
+    public func locate(_ digest: Digest) throws -> BlobLocation? {
+        archive.location(of: "blobs/\(digest.algorithm)/\(digest.encoded)")
+    }
+}
+
+/// Blobs addressed by digest whose bytes sit at known locations (legacy `docker save` layers and configs).
+public struct MappedBlobStore: BlobStore {
+    public let displayName: String
+    public let locations: [Digest: BlobLocation]
+
+    public init(displayName: String, locations: [Digest: BlobLocation]) {
+        self.displayName = displayName
+        self.locations = locations
+    }
+
+    public func locate(_ digest: Digest) throws -> BlobLocation? { locations[digest] }
+}
+
+/// Blobs kept in memory: manifests kiln synthesises for legacy `docker save` images, layered over another store.
+public struct OverlayBlobStore: BlobStore {
+    public let base: any BlobStore
+    public let extra: MappedBlobStore
+    public var displayName: String { base.displayName }
+
+    public init(base: any BlobStore, extra: MappedBlobStore) {
+        self.base = base
+        self.extra = extra
+    }
+
+    public func locate(_ digest: Digest) throws -> BlobLocation? {
+        if let l = try extra.locate(digest) { return l }
+        return try base.locate(digest)
+    }
+}

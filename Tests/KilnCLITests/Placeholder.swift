@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnDigest
-
-@Test func placeholder() {}

@@ -1,0 +1,159 @@
+import Foundation
+import KilnDigest
+import Testing
+
+/// The package root, found from this file's location.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}()
+
+let fixtures = packageRoot + "/fixtures"
+
+/// The `kiln` binary built beside the tests.
+let kilnBinary: String = {
+    if let env = ProcessInfo.processInfo.environment["KILN_BIN"] { return env }
+    for config in ["debug", "release"] {
+        let p = "\(packageRoot)/.build/\(config)/kiln"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return "\(packageRoot)/.build/debug/kiln"
+}()
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program and captures its output (no shell).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
+    p.arguments = arguments
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    nonisolated(unsafe) var errData = Data()
+    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    t.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !t.isFinished { usleep(1000) }
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+func kiln(_ arguments: String...) throws -> RunResult { try run(kilnBinary, arguments) }
+func kiln(_ arguments: [String]) throws -> RunResult { try run(kilnBinary, arguments) }
+
+func which(_ tool: String) throws -> String {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    let dirs: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+    for dir in dirs {
+        let p = "\(dir)/\(tool)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    throw ToolMissing(tool: tool)
+}
+
+struct ToolMissing: Error, CustomStringConvertible {
+    var tool: String
+    var description: String { "\(tool) is not installed" }
+}
+
+func hasTool(_ tool: String) -> Bool { (try? which(tool)) != nil }
+
+/// A fresh temporary directory, removed by the caller with `cleanup`.
+func makeTempDirectory(_ prefix: String = "kiln-test") throws -> String {
+    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func cleanup(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+
+/// Copies an OCI layout and edits it the way an attacker or a broken tool would, keeping the edits consistent
+/// up the tree when asked (so that only one specific check can catch them).
+struct LayoutEditor {
+    let root: String
+
+    init(copying source: String, into dir: String) throws {
+        root = dir + "/layout"
+        try FileManager.default.copyItem(atPath: source, toPath: root)
+    }
+
+    func blobPath(_ digest: String) -> String { root + "/blobs/sha256/" + digest.replacingOccurrences(of: "sha256:", with: "") }
+
+    func read(_ digest: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: blobPath(digest))) }
+
+    func json(_ digest: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: read(digest)) as? [String: Any] ?? [:]
+    }
+
+    func index() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/index.json"))) as? [String: Any] ?? [:]
+    }
+
+    /// The manifest digest a tag points at.
+    func manifestDigest(tag: String) throws -> String {
+        let manifests = try index()["manifests"] as? [[String: Any]] ?? []
+        for m in manifests where (m["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag {
+            return m["digest"] as? String ?? ""
+        }
+        throw ToolMissing(tool: "tag \(tag)")
+    }
+
+    /// Writes `bytes` as a new blob and rewrites every descriptor pointing at `old` (recursively up to index.json).
+    @discardableResult
+    func replace(_ old: String, with bytes: Data, sizeOverride: Int? = nil) throws -> String {
+        let new = SHA256Hasher.hash(Array(bytes)).description
+        try bytes.write(to: URL(fileURLWithPath: blobPath(new)))
+        try repoint(old, to: new, size: sizeOverride ?? bytes.count)
+        return new
+    }
+
+    /// Rewrites every descriptor with digest `old` to `new`/`size` in all JSON documents, re-hashing parents.
+    func repoint(_ old: String, to new: String, size: Int) throws {
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: root + "/blobs/sha256")
+        for hex in blobs {
+            let digest = "sha256:" + hex
+            guard let data = try? read(digest), data.count < 1 << 20,
+                  var obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { continue }
+            if Self.rewrite(&obj, old: old, new: new, size: size) {
+                let bytes = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+                try replace(digest, with: bytes)
+            }
+        }
+        var idx = try index()
+        if Self.rewrite(&idx, old: old, new: new, size: size) {
+            try JSONSerialization.data(withJSONObject: idx, options: [.sortedKeys]).write(to: URL(fileURLWithPath: root + "/index.json"))
+        }
+    }
+
+    static func rewrite(_ obj: inout [String: Any], old: String, new: String, size: Int) -> Bool {
+        var changed = false
+        if obj["digest"] as? String == old, obj["mediaType"] != nil {
+            obj["digest"] = new
+            obj["size"] = size
+            changed = true
+        }
+        for (k, v) in obj {
+            if var d = v as? [String: Any], rewrite(&d, old: old, new: new, size: size) { obj[k] = d; changed = true }
+            if var list = v as? [[String: Any]] {
+                var any = false
+                for i in list.indices where rewrite(&list[i], old: old, new: new, size: size) { any = true }
+                if any { obj[k] = list; changed = true }
+            }
+        }
+        return changed
+    }
+}

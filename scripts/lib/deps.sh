@@ -1,0 +1,23 @@
+# Installs the Debian packages a kiln script needs, only when some are missing.
+# Usage: source scripts/lib/deps.sh; ensure_packages pkg...
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Libraries kiln links against.
+BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
+# Peers and checkers the tests and benchmarks run.
+TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3 python3-yaml
+    golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static)
