@@ -1,0 +1,51 @@
+"""Runs commands a number of times and reports the median wall time and peak RSS of each.
+
+Usage: measure.py RUNS NAME -- CMD... [--- NAME -- CMD...]...
+Prints one JSON object per command on stdout: {"name", "median", "runs", "rssMiB"}.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def measure(runs, argv):
+    walls, rss = [], []
+    for _ in range(runs):
+        start = time.monotonic()
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)
+        walls.append(time.monotonic() - start)
+        rss.append(usage.ru_maxrss / 1024)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err = p.stderr.read().decode(errors="replace")[-400:]
+            sys.exit(f"{' '.join(argv)} exited {code}: {err}")
+    walls.sort()
+    rss.sort()
+    return {"median": walls[len(walls) // 2], "runs": walls, "rssMiB": rss[len(rss) // 2]}
+
+
+def main():
+    runs = int(sys.argv[1])
+    groups, cur = [], []
+    for a in sys.argv[2:]:
+        if a == "---":
+            groups.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    if cur:
+        groups.append(cur)
+    for g in groups:
+        name, sep, argv = g[0], g[1], g[2:]
+        assert sep == "--"
+        r = measure(runs, argv)
+        r["name"] = name
+        print(json.dumps(r), flush=True)
+        print(f"  {name:<30} median {r['median']:7.2f} s   peak RSS {r['rssMiB']:7.1f} MiB   runs {' '.join(f'{w:.2f}' for w in r['runs'])}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
