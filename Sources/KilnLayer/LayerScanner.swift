@@ -20,6 +20,9 @@ public struct LayerReport: Sendable, Codable, Hashable {
     public var trailingData: Bool
     public var decompressionError: String?
     public var tarError: String?
+    /// The tar stops after its last entry without padding or end-of-archive blocks (accepted, as Go's
+    /// archive/tar accepts it; the diffID covers the bytes as stored).
+    public var missingEndOfArchive: Bool = false
 
     /// True when the stream itself is sound (digests aside).
     public var streamIsSound: Bool {
@@ -82,12 +85,14 @@ public enum LayerScanner {
         consumer: ((TarEntry, EntryContent) throws -> Void)? = nil
     ) throws -> LayerReport {
         let stream = LayerStream(reader: try RangeReader(location), compression: compression, uncompressedLimit: uncompressedLimit)
+        defer { stream.close() }
         var entryCount = 0
         var seen = Set<String>()
         var duplicates: [String] = []
         var duplicateCount = 0
         var tarError: String? = nil
         var trailingTar = false
+        var missingEnd = false
 
         do {
             let tar = try TarReader(stream: stream)
@@ -103,10 +108,15 @@ public enum LayerScanner {
                     try consumer(entry, EntryContent(reader: tar))
                 }
             }
+            missingEnd = tar.missingEndOfArchive
             trailingTar = try stream.drain()
         } catch let e as TarReader.Failure {
-            if !stream.failed { tarError = e.description }
+            let before = stream.uncompressedBytes
             _ = try stream.drain()
+            if !stream.failed {
+                // A tar that fails where its stream ends is cut short; one that fails before is corrupt.
+                tarError = stream.uncompressedBytes == before ? "truncated: \(e.description)" : e.description
+            }
         }
 
         let truncatedTar = tarError.map { $0.lowercased().contains("truncated") || $0.lowercased().contains("premature end") } ?? false
@@ -121,7 +131,8 @@ public enum LayerScanner {
             undersized: stream.undersized || truncatedTar,
             trailingData: stream.trailingData || trailingTar,
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
-            tarError: truncatedTar ? nil : tarError
+            tarError: truncatedTar ? nil : tarError,
+            missingEndOfArchive: missingEnd
         )
     }
 }

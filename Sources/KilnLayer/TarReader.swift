@@ -9,6 +9,16 @@ final class TarReader {
     private var callbackError: Swift.Error?
     /// libarchive's end-of-archive was reached.
     private(set) var reachedEnd = false
+    /// The stream ended right after the last entry's data, without the padding and end-of-archive blocks.
+    /// Go's archive/tar (containerd, umoci) accepts such tars, and some producers write them.
+    private(set) var missingEndOfArchive = false
+    /// Offset in the tar stream where the current entry's data ends (nil when unknown, e.g. sparse entries).
+    private var dataEnd: Int64? = nil
+    private let zeroPadding: UnsafeMutableRawBufferPointer = {
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 64)
+        b.initializeMemory(as: UInt8.self, repeating: 0)
+        return b
+    }()
 
     enum Failure: Swift.Error, CustomStringConvertible {
         case tar(String)
@@ -30,9 +40,13 @@ final class TarReader {
             guard let client, let buffer else { return -1 }
             let reader = Unmanaged<TarReader>.fromOpaque(client).takeUnretainedValue()
             do {
-                let n = try reader.stream.next()
-                buffer.pointee = UnsafeRawPointer(reader.stream.output.baseAddress)
-                return n
+                let chunk = try reader.stream.next()
+                if chunk.isEmpty, let pad = reader.paddingToSupply() {
+                    buffer.pointee = UnsafeRawPointer(reader.zeroPadding.baseAddress)
+                    return pad
+                }
+                buffer.pointee = chunk.baseAddress
+                return chunk.count
             } catch {
                 reader.callbackError = error
                 return -1
@@ -46,6 +60,16 @@ final class TarReader {
 
     deinit {
         archive_read_free(archive)
+        zeroPadding.deallocate()
+    }
+
+    /// When the stream ends exactly where the last entry's data ends but off a 512-byte boundary, the tar
+    /// lacks its padding: supply the zeros (not part of the diffID) so the archive reads to its end.
+    private func paddingToSupply() -> Int? {
+        let delivered = stream.uncompressedBytes
+        guard !missingEndOfArchive, !stream.failed, delivered % 512 != 0, dataEnd == delivered else { return nil }
+        missingEndOfArchive = true
+        return Int(512 - delivered % 512)
     }
 
     private func errorText() -> String {
@@ -58,11 +82,16 @@ final class TarReader {
         var entryPointer: OpaquePointer?
         let rc = archive_read_next_header(archive, &entryPointer)
         if let e = callbackError { throw e }
-        if rc == ARCHIVE_EOF { reachedEnd = true; return nil }
+        if rc == ARCHIVE_EOF {
+            reachedEnd = true
+            return nil
+        }
         guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry = entryPointer else {
             throw Failure.tar(errorText())
         }
-        return (Self.describe(entry), entry)
+        let described = Self.describe(entry)
+        dataEnd = described.isSparse ? nil : Int64(archive_filter_bytes(archive, 0)) + described.size
+        return (described, entry)
     }
 
     /// Hands the current entry's data to `body` block by block, with each block's offset in the file

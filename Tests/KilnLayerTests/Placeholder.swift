@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnLayer
-
-@Test func placeholder() {}

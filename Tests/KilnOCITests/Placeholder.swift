@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnOCI
-
-@Test func placeholder() {}
