@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "KilnExt4", targets: ["KilnExt4"]),
         .library(name: "KilnBolt", targets: ["KilnBolt"]),
         .library(name: "KilnPlan", targets: ["KilnPlan"]),
+        .library(name: "KilnManifest", targets: ["KilnManifest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,10 +38,11 @@ let package = Package(
         .target(name: "KilnExt4", dependencies: ["KilnDigest", "CISAL"]),
         .target(name: "KilnBolt"),
         .target(name: "KilnPlan"),
+        .target(name: "KilnManifest", dependencies: ["KilnDigest"]),
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan",
+                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4"]),
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt"]),
         .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan"]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
         .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest"]),
     ],
