@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "KilnBolt", targets: ["KilnBolt"]),
         .library(name: "KilnPlan", targets: ["KilnPlan"]),
         .library(name: "KilnManifest", targets: ["KilnManifest"]),
+        .library(name: "KilnVolume", targets: ["KilnVolume"]),
+        .library(name: "KilnContainerd", targets: ["KilnContainerd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,10 +41,18 @@ let package = Package(
         .target(name: "KilnBolt"),
         .target(name: "KilnPlan"),
         .target(name: "KilnManifest", dependencies: ["KilnDigest"]),
+        .target(name: "KilnContainerd", dependencies: ["KilnDigest", "KilnOCI", "KilnBolt"]),
+        .target(
+            name: "KilnVolume",
+            dependencies: [
+                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnManifest", "KilnContainerd",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest",
+                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest", "KilnVolume",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -56,6 +66,10 @@ let package = Package(
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt"]),
         .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest"]),
+        .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest"]),
+        .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest"]),
+        // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
+        .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
         .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest"]),
     ],

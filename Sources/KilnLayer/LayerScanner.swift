@@ -56,6 +56,13 @@ public struct LayerReport: Sendable, Codable, Hashable {
     }
 }
 
+/// The layer stream broke while a consumer was reading an entry.
+public struct StreamFailure: Swift.Error, CustomStringConvertible {
+    public var entry: String
+    public var detail: String
+    public var description: String { "tar entry '\(entry)': \(detail)" }
+}
+
 /// A tar entry's data, readable once while the consumer handles that entry.
 public struct EntryContent {
     let reader: TarReader
@@ -105,7 +112,17 @@ public enum LayerScanner {
                     if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key) }
                 }
                 if let consumer {
-                    try consumer(entry, EntryContent(reader: tar))
+                    do {
+                        try consumer(entry, EntryContent(reader: tar))
+                    } catch {
+                        // When the stream itself broke (corrupt data, a bomb cut off at its limit), that is the
+                        // cause worth naming, not the short read the consumer saw.
+                        stream.close()
+                        if let broken = stream.decompressionError {
+                            throw StreamFailure(entry: entry.path, detail: "\(broken.error)")
+                        }
+                        throw error
+                    }
                 }
             }
             missingEnd = tar.missingEndOfArchive

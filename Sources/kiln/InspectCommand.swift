@@ -10,6 +10,10 @@ struct Inspect: AsyncParsableCommand {
         discussion: """
             SOURCE: oci:PATH[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REPO:TAG], or a plain path. \
             Layers are read once each to count entries and uncompressed bytes.
+
+            A baked volume: `kiln inspect manifest.json` summarises it (images, layers, sizes, written bytes, \
+            checksum; --blocks, --files for the details); `kiln inspect data.img` shows the partition and ext4 \
+            basics and the manifest beside it.
             """
     )
 
@@ -19,7 +23,17 @@ struct Inspect: AsyncParsableCommand {
     @OptionGroup var platformOptions: PlatformOptions
     @OptionGroup var report: ReportOptions
 
+    @Flag(name: .long, help: "For a manifest or disk image: list every written block with its sha256.")
+    var blocks = false
+
+    @Flag(name: .long, help: "For a manifest or disk image: list the file map (files, layers, metadata regions).")
+    var files = false
+
     func run() async throws {
+        // A baked volume's manifest or disk image, rather than an image source.
+        if let volume = VolumeInput.detect(source) {
+            return try InspectVolume(input: volume, blocks: blocks, files: files, report: report).run()
+        }
         let resolution = try SourceLoader.resolve(source, platforms: try platformOptions.platforms(), allPlatforms: platformOptions.allPlatforms)
         let results = ImageVerifier.verify(resolution.images, resolutionProblems: resolution.problems)
         let model = InspectReport(results, problems: resolution.problems)

@@ -13,7 +13,7 @@ struct Kiln: AsyncParsableCommand {
             3 I/O or environment error.
             """,
         version: version,
-        subcommands: [Verify.self, Inspect.self, Plan.self, Emit.self]
+        subcommands: [Bake.self, Verify.self, Inspect.self, Plan.self, Emit.self, ManifestFor.self]
     )
 
     /// Runs the command and maps every failure onto kiln's exit codes (usage errors are 2, not 64).

@@ -14,7 +14,12 @@ struct Verify: AsyncParsableCommand {
             failure is reported, not just the first. Layers are streamed once each, in parallel.
 
             SOURCE: oci:PATH[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REPO:TAG], or a plain path.
-            Exit codes: 0 all good, 1 a mismatch was found, 2 unreadable or unsupported input.
+
+            A baked volume: `kiln verify data.img [--manifest manifest.json]` checks every block of the image \
+            (in parallel), which blocks are written, the LINEAR checksum and the size against the manifest and \
+            its sidecar, and names the files, layers and metadata each bad block range belongs to. \
+            `kiln verify manifest.json` checks the manifest and its sidecar against each other.
+            Exit codes: 0 all good, 1 a mismatch was found, 2 unreadable or unsupported input, 3 I/O error.
             """
     )
 
@@ -24,10 +29,21 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var platformOptions: PlatformOptions
     @OptionGroup var report: ReportOptions
 
-    @Option(name: .long, help: "Layers verified at once (default: the number of cores).")
+    @Option(name: .long, help: "Layers (or disk image blocks) verified at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: ArgumentHelp("For a disk image: the manifest to check it against (default: manifest.json beside it).", valueName: "manifest.json"))
+    var manifest: String?
+
+    @Flag(name: .long, help: "For a disk image: also recompute the sha256 of the whole file (sequential; the blocks already cover every byte).")
+    var fileDigest = false
+
     func run() async throws {
+        // A baked volume's disk image or manifest, rather than an image source.
+        if sources.count == 1, let volume = VolumeInput.detect(sources[0], assumeImage: manifest != nil) {
+            return try VerifyVolume(input: volume, manifest: manifest, fileDigest: fileDigest, jobs: jobs, report: report).run()
+        }
+        if manifest != nil || fileDigest { throw CLIFailure.input("--manifest and --file-digest apply to one disk image") }
         guard !sources.isEmpty else { throw CLIFailure.input("verify: give at least one source") }
         let platforms = try platformOptions.platforms()
         let started = Date()

@@ -1,4 +1,4 @@
 import Testing
-@testable import KilnManifest
+@testable import KilnVolume
 
 @Test func placeholder() {}

@@ -1,0 +1,190 @@
+import Foundation
+import KilnBolt
+import KilnDigest
+import KilnOCI
+
+/// The containerd root (`/var/lib/containerd`) a pull and unpack would leave, as a model: content blobs with
+/// their garbage-collection labels, image records, and one committed overlayfs snapshot per distinct chainID.
+///
+/// The model turns into the two bbolt databases containerd reads: `meta.db` (metadata plugin) and the overlayfs
+/// snapshotter's `metadata.db`. File contents (blobs, unpacked layers) are written by the caller; the model says
+/// where they go.
+public struct ContainerdRoot: Sendable {
+    public static let metaDBVersion: Int64 = 3
+    public static let snapshotter = "overlayfs"
+
+    /// Paths inside the containerd root.
+    public enum Paths {
+        public static let content = "io.containerd.content.v1.content"
+        public static let blobs = "io.containerd.content.v1.content/blobs/sha256"
+        public static let ingest = "io.containerd.content.v1.content/ingest"
+        public static let metadata = "io.containerd.metadata.v1.bolt"
+        public static let metaDB = "io.containerd.metadata.v1.bolt/meta.db"
+        public static let overlayfs = "io.containerd.snapshotter.v1.overlayfs"
+        public static let snapshots = "io.containerd.snapshotter.v1.overlayfs/snapshots"
+        public static let snapshotterDB = "io.containerd.snapshotter.v1.overlayfs/metadata.db"
+
+        public static func blob(_ d: Digest) -> String { "\(blobs)/\(d.encoded)" }
+        public static func snapshotFS(_ id: UInt64) -> String { "\(snapshots)/\(id)/fs" }
+    }
+
+    /// A blob in the content store and its labels.
+    public struct Blob: Sendable, Hashable {
+        public var digest: Digest
+        public var size: Int64
+        public var labels: [String: String]
+        /// Where the bytes come from: kept JSON documents, or a layer blob at a source location.
+        public var bytes: [UInt8]?
+        public var location: BlobLocation?
+    }
+
+    /// An image record (`ctr images ls`).
+    public struct Image: Sendable, Hashable {
+        public var name: String
+        public var target: Descriptor
+        public var labels: [String: String]
+    }
+
+    /// A committed snapshot: one unpacked layer.
+    public struct Snapshot: Sendable, Hashable {
+        public var chainID: Digest
+        public var parent: Digest?
+        /// The snapshotter's id: the directory `snapshots/<id>`.
+        public var id: UInt64
+        /// The metadata store's sequence number in the snapshot's backend key.
+        public var sequence: UInt64
+        /// The layer unpacked into it.
+        public var diffID: Digest
+        public var layerDigest: Digest
+        /// Filled after unpacking: unique inodes and bytes used (`st_blocks * 512`), as the snapshotter reports.
+        public var inodes: Int64 = 0
+        public var size: Int64 = 0
+        public var children: [Digest] = []
+
+        /// `<namespace>/<seq>/<chainID>`: the key in the snapshotter's database.
+        public func backendKey(namespace: String) -> String { "\(namespace)/\(sequence)/\(chainID)" }
+    }
+
+    public var namespace: String
+    public var createdAt: GoTime
+    public private(set) var blobs: [Digest: Blob] = [:]
+    public private(set) var images: [String: Image] = [:]
+    public private(set) var snapshots: [Digest: Snapshot] = [:]
+    /// chainIDs in the order their snapshots were created (parents first).
+    public private(set) var snapshotOrder: [Digest] = []
+
+    public init(namespace: String = "k8s.io", createdAt: GoTime) {
+        self.namespace = namespace
+        self.createdAt = createdAt
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case invalidName(String, String)
+        case conflictingName(String)
+
+        public var description: String {
+            switch self {
+            case .invalidName(let n, let why): return "image name '\(n)': \(why)"
+            case .conflictingName(let n): return "image name '\(n)' is given to two different images"
+            }
+        }
+    }
+
+    /// Adds an image as a CRI pull with unpack leaves it.
+    ///
+    /// - Parameters:
+    ///   - names: references as users write them; each gets the `repo:tag` and `repo@digest` records, and the
+    ///     image gets its `sha256:<config>` record.
+    ///   - keepLayerBlobs: false leaves layer blobs out of the content store (containerd's
+    ///     `discard_unpacked_layers`): the snapshots are all a node needs to run the image.
+    public mutating func add(_ image: ResolvedImage, names: [String], keepLayerBlobs: Bool) throws {
+        let target = image.target
+        var parsed: [ImageName] = []
+        for n in names {
+            do { parsed.append(try ImageName(parsing: n)) } catch { throw Error.invalidName(n, "\(error)") }
+        }
+        let sources = Dictionary(parsed.map { ("containerd.io/distribution.source.\($0.host)", $0.path) }, uniquingKeysWith: { a, _ in a })
+
+        // Indexes: each labels the manifests fetched from it.
+        for (i, index) in image.indexChain.enumerated() {
+            let child = i + 1 < image.indexChain.count ? image.indexChain[i + 1] : image.manifestDescriptor
+            var labels = sources
+            let existing = blobs[index.digest]?.labels ?? [:]
+            let already = existing.filter { $0.key.hasPrefix("containerd.io/gc.ref.content.m.") }
+            if !already.values.contains(child.digest.description) {
+                labels["containerd.io/gc.ref.content.m.\(already.count)"] = child.digest.description
+            }
+            addBlob(Blob(digest: index.digest, size: index.size, labels: labels, bytes: image.indexBytes[i], location: nil))
+        }
+
+        let chain = image.chainIDs
+        var manifestLabels = sources
+        manifestLabels["containerd.io/gc.ref.content.config"] = image.manifest.config.digest.description
+        if keepLayerBlobs {
+            for (i, layer) in image.layers.enumerated() {
+                manifestLabels["containerd.io/gc.ref.content.l.\(i)"] = layer.descriptor.digest.description
+            }
+        }
+        addBlob(Blob(digest: image.manifestDescriptor.digest, size: Int64(image.manifestBytes.count), labels: manifestLabels,
+                     bytes: image.manifestBytes, location: nil))
+
+        var configLabels = sources
+        if let top = chain.last { configLabels["containerd.io/gc.ref.snapshot.\(Self.snapshotter)"] = top.description }
+        addBlob(Blob(digest: image.manifest.config.digest, size: Int64(image.configBytes.count), labels: configLabels,
+                     bytes: image.configBytes, location: nil))
+
+        for (i, layer) in image.layers.enumerated() {
+            if keepLayerBlobs {
+                var labels = sources
+                labels["containerd.io/uncompressed"] = layer.diffID.description
+                addBlob(Blob(digest: layer.descriptor.digest, size: layer.descriptor.size, labels: labels, bytes: nil,
+                             location: try image.store.locate(layer.descriptor.digest)))
+            }
+            let chainID = chain[i]
+            if snapshots[chainID] == nil {
+                let parent: Digest? = i > 0 ? chain[i - 1] : nil
+                let id = UInt64(snapshotOrder.count + 1)
+                snapshots[chainID] = Snapshot(chainID: chainID, parent: parent, id: id, sequence: id, diffID: layer.diffID,
+                                              layerDigest: layer.descriptor.digest)
+                snapshotOrder.append(chainID)
+                if let parent { snapshots[parent]?.children.append(chainID) }
+            }
+        }
+
+        let managed = ["io.cri-containerd.image": "managed"]
+        var records: [String] = []
+        for n in parsed {
+            if n.tag != nil {
+                var tagged = n
+                tagged.digest = nil
+                records.append(tagged.description)
+            }
+            records.append("\(n.repository)@\(target.digest)")
+        }
+        records.append(image.manifest.config.digest.description)
+        for name in records {
+            if let existing = images[name], existing.target != target { throw Error.conflictingName(name) }
+            images[name] = Image(name: name, target: Descriptor(mediaType: target.mediaType, digest: target.digest, size: target.size), labels: managed)
+        }
+    }
+
+    private mutating func addBlob(_ blob: Blob) {
+        if var existing = blobs[blob.digest] {
+            existing.labels.merge(blob.labels) { a, _ in a }
+            if existing.bytes == nil { existing.bytes = blob.bytes }
+            if existing.location == nil { existing.location = blob.location }
+            blobs[blob.digest] = existing
+        } else {
+            blobs[blob.digest] = blob
+        }
+    }
+
+    /// Records what unpacking a snapshot used.
+    public mutating func setUsage(_ chainID: Digest, inodes: Int64, size: Int64) {
+        snapshots[chainID]?.inodes = inodes
+        snapshots[chainID]?.size = size
+    }
+
+    /// Snapshots in creation order.
+    public var orderedSnapshots: [Snapshot] { snapshotOrder.compactMap { snapshots[$0] } }
+}

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EXT4 {
+    /// Block I/O on the file that holds the filesystem, relative to the filesystem's byte offset in that file.
+    final class ImageFile {
+        let path: String
+        let offset: UInt64
+        private(set) var fd: Int32
+
+        #if canImport(Glibc)
+        typealias FallocateFunction = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
+        static var fallocate: FallocateFunction? {
+            guard let sym = dlsym(nil, "fallocate") else { return nil }
+            return unsafeBitCast(sym, to: FallocateFunction.self)
+        }
+        #endif
+
+        enum Failure: Error {
+            case open(String, Int32)
+            case io(String, String, Int32)
+        }
+
+        /// Opens `path` for reading, or for writing (created if missing, truncated to `offset` so that every
+        /// byte of the filesystem starts out as a hole).
+        init(path: String, offset: UInt64, writable: Bool) throws {
+            self.path = path
+            self.offset = offset
+            let flags = writable ? (O_RDWR | O_CREAT | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
+            let fd = open(path, flags, 0o644)
+            guard fd >= 0 else { throw Failure.open(path, errno) }
+            self.fd = fd
+            if writable {
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { throw Failure.io("stat", path, errno) }
+                if UInt64(st.st_size) > offset, ftruncate(fd, off_t(offset)) != 0 {
+                    throw Failure.io("truncate", path, errno)
+                }
+            }
+        }
+
+        deinit { if fd >= 0 { _ = Glibc_or_Darwin_close(fd) } }
+
+        func close() {
+            if fd >= 0 { _ = Glibc_or_Darwin_close(fd) }
+            fd = -1
+        }
+
+        var byteSize: UInt64 {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { return 0 }
+            return UInt64(st.st_size)
+        }
+
+        func write(_ bytes: UnsafeRawBufferPointer, atByte position: UInt64) throws {
+            guard let base = bytes.baseAddress else { return }
+            var done = 0
+            while done < bytes.count {
+                let n = pwrite(fd, base + done, bytes.count - done, off_t(offset + position) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw Failure.io("write", path, errno)
+                }
+                done += n
+            }
+        }
+
+        func write(_ bytes: [UInt8], atBlock block: UInt64) throws {
+            try bytes.withUnsafeBytes { try write($0, atByte: block * UInt64(blockSize)) }
+        }
+
+        /// Writes a block unless it is all zeros (the image starts as holes, so zeros need no write).
+        func writeIfNonZero(_ bytes: [UInt8], atBlock block: UInt64) throws {
+            if bytes.isAllZero { return }
+            try write(bytes, atBlock: block)
+        }
+
+        func read(atByte position: UInt64, count: Int) throws -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: count)
+            var done = 0
+            try out.withUnsafeMutableBytes { buf in
+                guard let base = buf.baseAddress else { return }
+                while done < count {
+                    let n = pread(fd, base + done, count - done, off_t(offset + position) + off_t(done))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw Failure.io("read", path, errno)
+                    }
+                    if n == 0 { break }  // past the end of the file: zeros
+                    done += n
+                }
+            }
+            return out
+        }
+
+        func readBlocks(_ block: UInt64, count: Int = 1) throws -> [UInt8] {
+            try read(atByte: block * UInt64(blockSize), count: count * blockSize)
+        }
+
+        /// Turns blocks back into zeros: a punched hole where the filesystem supports it, written zeros otherwise.
+        func zero(blocks start: UInt64, count: UInt64) throws {
+            guard count > 0 else { return }
+            let byteStart = offset + start * UInt64(blockSize)
+            let byteCount = count * UInt64(blockSize)
+            #if canImport(Glibc)
+            // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; fallocate is a GNU extension the Glibc module does
+            // not export, so it is looked up at run time.
+            if let punch = Self.fallocate, punch(fd, 0x02 | 0x01, Int64(byteStart), Int64(byteCount)) == 0 { return }
+            #endif
+            let chunk = [UInt8](repeating: 0, count: 1 << 20)
+            var done: UInt64 = 0
+            while done < byteCount {
+                let n = Int(min(UInt64(chunk.count), byteCount - done))
+                try chunk.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), atByte: start * UInt64(blockSize) + done) }
+                done += UInt64(n)
+            }
+        }
+
+        /// Grows the file so that it covers `blocks` filesystem blocks (never shrinks it).
+        func extend(toBlocks blocks: UInt64) throws {
+            let want = offset + blocks * UInt64(blockSize)
+            if byteSize < want, ftruncate(fd, off_t(want)) != 0 {
+                throw Failure.io("extend", path, errno)
+            }
+        }
+    }
+}
+
+@inline(__always) private func Glibc_or_Darwin_close(_ fd: Int32) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.close(fd)
+    #else
+    return Darwin.close(fd)
+    #endif
+}

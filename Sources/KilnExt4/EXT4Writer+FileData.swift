@@ -1,0 +1,177 @@
+/// Regular files: created, streamed in chunks straight into their blocks, then finished.
+extension EXT4Writer {
+    /// Starts a regular file at `path` (replacing what is there). Stream its content with `appendFileData`
+    /// and ``appendFileHole(_:)``, then call ``finishFile()``; no other change can be made while a file is open.
+    @discardableResult
+    public func beginFile(
+        _ path: String, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+    ) throws -> EXT4.NodeID {
+        let place = try prepareCreate(path, under: root, mergeDirectory: false)
+        let node = Node(kind: .regular, metadata: clamp(metadata ?? EXT4.Metadata(permissions: 0o644, time: options.defaultTime)))
+        let ino = try addNode(node, in: place.directory, name: place.name)
+        current = OpenFile(inode: ino, path: path)
+        return EXT4.NodeID(inode: ino)
+    }
+
+    /// Appends bytes to the open file.
+    public func appendFileData(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var f = current else { throw Error.noOpenFile }
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        current = nil
+        defer { current = f }
+        let newSize = f.size + UInt64(bytes.count)
+        guard newSize <= EXT4.maximumFileSize else { throw Error.fileTooLarge(path: f.path, size: newSize) }
+        var i = 0
+        let bs = EXT4.blockSize
+        // Complete a partial block first.
+        if f.partialCount > 0 {
+            let n = min(bs - f.partialCount, bytes.count)
+            f.partial.withUnsafeMutableBytes { dst in
+                dst.baseAddress?.advanced(by: f.partialCount).copyMemory(from: source, byteCount: n)
+            }
+            f.partialCount += n
+            f.size += UInt64(n)
+            i = n
+            if f.partialCount == bs {
+                let logical = (f.size - 1) / UInt64(bs)
+                try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
+                f.partial.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                f.partialCount = 0
+            }
+        }
+        // Whole blocks straight from the caller's buffer.
+        while bytes.count - i >= bs {
+            try emit(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + bs)]), logical: f.size / UInt64(bs), inode: f.inode)
+            f.size += UInt64(bs)
+            i += bs
+        }
+        // Keep the tail.
+        if i < bytes.count {
+            let n = bytes.count - i
+            f.partial.withUnsafeMutableBytes { dst in
+                dst.baseAddress?.copyMemory(from: source.advanced(by: i), byteCount: n)
+            }
+            f.partialCount = n
+            f.size += UInt64(n)
+        }
+    }
+
+    /// Appends bytes to the open file.
+    public func appendFileData(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try appendFileData($0) }
+    }
+
+    /// Appends `length` zero bytes that occupy no blocks (a hole), as sparse files need.
+    public func appendFileHole(_ length: UInt64) throws {
+        guard var f = current else { throw Error.noOpenFile }
+        current = nil
+        defer { current = f }
+        let newSize = f.size + length
+        guard newSize <= EXT4.maximumFileSize else { throw Error.fileTooLarge(path: f.path, size: newSize) }
+        var left = length
+        let bs = UInt64(EXT4.blockSize)
+        if f.partialCount > 0 {
+            let n = min(bs - UInt64(f.partialCount), left)
+            f.partialCount += Int(n)
+            left -= n
+            if f.partialCount == EXT4.blockSize {
+                let logical = f.size / bs
+                try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
+                f.partial.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                f.partialCount = 0
+            }
+        }
+        f.partialCount += Int(left % bs)
+        f.size = newSize
+    }
+
+    /// Completes the open file: writes its last block and its extent tree.
+    public func finishFile() throws {
+        guard let f = current else { throw Error.noOpenFile }
+        current = nil
+        if f.partialCount > 0 {
+            let logical = (f.size - 1) / UInt64(EXT4.blockSize)
+            try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
+        }
+        try flushPending()
+        let ino = f.inode
+        nodes[Int(ino)].size = f.size
+        try buildTreeIfNeeded(ino)
+    }
+
+    /// Writes a whole file in one call.
+    @discardableResult
+    public func writeFile(
+        _ path: String, contents: [UInt8], metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+    ) throws -> EXT4.NodeID {
+        let id = try beginFile(path, metadata: metadata, under: root)
+        try appendFileData(contents)
+        try finishFile()
+        return id
+    }
+
+    /// Places one block of file content at logical block `logicalBlock` of the open file.
+    private func emit(_ block: UnsafeRawBufferPointer, logical logicalBlock: UInt64, inode ino: UInt32) throws {
+        let logical = UInt32(truncatingIfNeeded: logicalBlock)
+        if options.zeroBlocksAsHoles && EXT4.isAllZero(block) { return }
+        let physical = try allocateData(1).lowerBound
+        var extents = nodes[Int(ino)].extents
+        nodes[Int(ino)].extents = []
+        if var last = extents.last, last.logical + last.length == logical,
+            last.physical + UInt64(last.length) == physical, last.length < EXT4.maximumExtentLength
+        {
+            last.length += 1
+            extents[extents.count - 1] = last
+        } else {
+            extents.append(EXT4.Extent(logical: logical, physical: physical, length: 1))
+        }
+        nodes[Int(ino)].extents = extents
+        nodes[Int(ino)].dataBlocks += 1
+        if !pendingBytes.isEmpty, pendingStart + UInt64(pendingBytes.count / EXT4.blockSize) != physical {
+            try flushPending()
+        }
+        if pendingBytes.isEmpty {
+            pendingStart = physical
+            pendingBytes.reserveCapacity(Self.pendingLimit)
+        }
+        pendingBytes.append(contentsOf: block)
+        if pendingBytes.count >= Self.pendingLimit { try flushPending() }
+    }
+
+    func flushPending() throws {
+        guard !pendingBytes.isEmpty else { return }
+        try mapIO { try pendingBytes.withUnsafeBytes { try file.write($0, atByte: pendingStart * UInt64(EXT4.blockSize)) } }
+        pendingBytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Allocates blocks from the data frontier; a fixed-size filesystem reports how much it would need.
+    func allocateData(_ count: UInt64) throws -> Range<UInt64> {
+        do {
+            return try allocator.allocate(upTo: count)
+        } catch let e as EXT4.BlockAllocator.Exhausted {
+            throw Error.doesNotFit(
+                neededBytes: e.needed * UInt64(EXT4.blockSize),
+                availableBytes: (fixedBlocks ?? 0) * UInt64(EXT4.blockSize))
+        }
+    }
+
+    /// Files with more than four extents get their index and leaf blocks now, right after their data.
+    func buildTreeIfNeeded(_ ino: UInt32) throws {
+        let extents = nodes[Int(ino)].extents
+        guard extents.count > EXT4.extentsInInode else { return }
+        var allocated: [UInt64] = []
+        let tree = try EXT4.buildExtentTree(
+            extents, inode: ino, generation: 0, checksumSeed: checksumSeed,
+            allocate: { n in
+                var out: [UInt64] = []
+                while out.count < n { out.append(contentsOf: try allocateData(UInt64(n - out.count))) }
+                return out
+            })
+        for b in tree.blocks {
+            try mapIO { try file.write(b.bytes, atBlock: b.block) }
+            allocated.append(b.block)
+        }
+        nodes[Int(ino)].treeRoot = tree.root
+        nodes[Int(ino)].treeBlocks = allocated
+    }
+}

@@ -1,0 +1,242 @@
+import KilnDigest
+
+/// Writes an ext4 filesystem into a file, without mkfs, mount or root.
+///
+/// File contents stream straight to their final blocks as they arrive (one file at a time, in contiguous
+/// extents); everything else, inode tables, bitmaps, directories, group descriptors, superblocks and the
+/// journal superblock, is written by ``close()``. The tree lives in memory with a small fixed cost per node.
+///
+/// Every path argument is resolved inside a subtree root (the filesystem root unless a directory node is
+/// given) the way containerd extracts layers: `..` stops at the subtree root, absolute paths and absolute
+/// symlink targets start at it, symlinks in intermediate components are followed inside it, and the final
+/// component of a path that is being created is never followed.
+///
+/// The output is deterministic: the same calls with the same ``Options`` give byte-identical images.
+///
+/// Layout: 4 KiB blocks, 256-byte inodes, 64-bit group descriptors in the meta_bg arrangement (one descriptor
+/// block per 64 groups, copied into the first, second and last group of its run) and sparse_super backups.
+/// With meta_bg the blocks reserved at the start of every group do not depend on the filesystem size, so data
+/// can stream in before the size is known, and the kernel grows the filesystem online without reserved GDT
+/// blocks. Bitmaps, inode tables (flex_bg lets them live anywhere), directories, xattr blocks and the journal
+/// follow the data. The journal is left zero apart from its superblock, and blocks that hold nothing are
+/// never written, so the image stays sparse.
+public final class EXT4Writer {
+    /// How big the filesystem is.
+    public enum Size: Sendable, Hashable {
+        /// What the content needs plus ``Options/headroomPercent`` (and spare inodes), rounded to 1 MiB.
+        case automatic
+        /// Exactly this many bytes (rounded down to whole blocks); ``close()`` fails when the content does not fit.
+        case bytes(UInt64)
+    }
+
+    /// Filesystem-wide choices.
+    public struct Options: Sendable {
+        public var size: Size
+        /// Bytes from which the UUID and the directory hash seed derive (e.g. a content digest).
+        public var seed: [UInt8]
+        /// The time of everything the caller does not give a time for (e.g. `SOURCE_DATE_EPOCH`).
+        public var defaultTime: EXT4.Timestamp
+        /// Bytes of filesystem per inode (mkfs's `-i`); more inodes are added when the content needs them.
+        public var inodeRatio: Int
+        /// Extra free space for automatic sizing, in percent of what the content uses.
+        public var headroomPercent: Int
+        /// The directory index hash (`s_def_hash_version`).
+        public var hashVersion: EXT4.HashVersion
+        /// Up to 16 bytes of volume label.
+        public var volumeName: String
+        /// Whether file blocks that are entirely zero are left as holes (as `mke2fs -d` and `cp --sparse` do).
+        public var zeroBlocksAsHoles: Bool
+
+        public init(
+            size: Size = .automatic, seed: [UInt8] = [], defaultTime: EXT4.Timestamp = .zero,
+            inodeRatio: Int = 16384, headroomPercent: Int = 10, hashVersion: EXT4.HashVersion = .halfMD4,
+            volumeName: String = "", zeroBlocksAsHoles: Bool = true
+        ) {
+            self.size = size
+            self.seed = seed
+            self.defaultTime = defaultTime
+            self.inodeRatio = inodeRatio
+            self.headroomPercent = headroomPercent
+            self.hashVersion = hashVersion
+            self.volumeName = volumeName
+            self.zeroBlocksAsHoles = zeroBlocksAsHoles
+        }
+    }
+
+    /// Errors raised by the writer; each names the path or value involved.
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        case cannotOpen(path: String, errno: Int32)
+        case io(operation: String, path: String, errno: Int32)
+        case invalidOffset(UInt64)
+        case invalidSize(UInt64)
+        case nameTooLong(path: String, length: Int)
+        case invalidName(path: String)
+        case notFound(path: String)
+        case notADirectory(path: String)
+        case isADirectory(path: String)
+        case symlinkLoop(path: String)
+        case invalidSymlinkTarget(path: String, length: Int)
+        case cannotReplaceRoot(path: String)
+        case protectedPath(path: String)
+        case fileStillOpen(path: String)
+        case noOpenFile
+        case fileTooLarge(path: String, size: UInt64)
+        case doesNotFit(neededBytes: UInt64, availableBytes: UInt64)
+        case tooManyInodes(needed: UInt64)
+        case unknownNode(EXT4.NodeID)
+        case unsupportedXattr(name: String)
+        case invalidACL(path: String, name: String)
+        case xattrsTooLarge(path: String, bytes: Int)
+        case tooManyLinks(path: String)
+        case directoryTooLarge(path: String, entries: Int)
+        case invalidDevice(path: String, major: UInt32, minor: UInt32)
+        case closed
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let p, let e): return "cannot open image file '\(p)' (errno \(e))"
+            case .io(let op, let p, let e): return "\(op) failed on image file '\(p)' (errno \(e))"
+            case .invalidOffset(let o): return "filesystem offset \(o) is not a multiple of 512 bytes"
+            case .invalidSize(let s): return "filesystem size \(s) bytes is too small (at least 1 MiB is needed)"
+            case .nameTooLong(let p, let n): return "name in '\(p)' is \(n) bytes long; ext4 allows at most 255"
+            case .invalidName(let p): return "'\(p)' does not name a directory entry (empty, '.', '..' or contains NUL)"
+            case .notFound(let p): return "'\(p)' does not exist"
+            case .notADirectory(let p): return "a component of '\(p)' is not a directory"
+            case .isADirectory(let p): return "'\(p)' is a directory"
+            case .symlinkLoop(let p): return "too many symbolic links while resolving '\(p)'"
+            case .invalidSymlinkTarget(let p, let n):
+                return "symlink '\(p)' has a \(n)-byte target; it must be 1 to 4095 bytes without NUL"
+            case .cannotReplaceRoot(let p): return "'\(p)' is the subtree root and cannot be replaced or removed"
+            case .protectedPath(let p): return "'\(p)' is /lost+found of the filesystem and cannot be replaced or removed"
+            case .fileStillOpen(let p): return "file '\(p)' is still being written; finish it first"
+            case .noOpenFile: return "no file is being written"
+            case .fileTooLarge(let p, let s): return "file '\(p)' would be \(s) bytes; ext4 allows at most \(EXT4.maximumFileSize)"
+            case .doesNotFit(let n, let a):
+                return "content needs \(n) bytes (\(n / 1_048_576) MiB) but the filesystem size is \(a) bytes (\(a / 1_048_576) MiB)"
+            case .tooManyInodes(let n): return "content needs \(n) inodes, more than ext4 can address"
+            case .unknownNode(let id): return "\(id) is not a live node of this filesystem"
+            case .unsupportedXattr(let n):
+                return "extended attribute '\(n)' is not in a namespace ext4 stores (user., trusted., security., system.)"
+            case .invalidACL(let p, let n): return "extended attribute '\(n)' of '\(p)' is not a valid POSIX ACL"
+            case .xattrsTooLarge(let p, let n):
+                return "extended attributes of '\(p)' need \(n) bytes; they must fit in the inode and one 4 KiB block"
+            case .tooManyLinks(let p): return "'\(p)' already has \(EXT4.linkMax) links"
+            case .directoryTooLarge(let p, let n): return "directory '\(p)' has \(n) entries, more than a two-level htree holds"
+            case .invalidDevice(let p, let ma, let mi):
+                return "device '\(p)' has number \(ma):\(mi); major must be < 4096 and minor < 1048576"
+            case .closed: return "the writer is already closed"
+            }
+        }
+    }
+
+    /// One node of the in-memory tree (an inode).
+    struct Node {
+        var kind: EXT4.FileKind
+        var metadata: EXT4.Metadata
+        var live = true
+        /// Directory entries that refer to this node (non-directories).
+        var links = 1
+        /// The parent of a directory.
+        var parent: UInt32 = 0
+        var size: UInt64 = 0
+        var extents: [EXT4.Extent] = []
+        /// Extent tree blocks written when the file was finished (files with more than four extents).
+        var treeBlocks: [UInt64] = []
+        var treeRoot: [UInt8]? = nil
+        var dataBlocks: UInt64 = 0
+        var symlinkTarget: [UInt8]? = nil
+        var device: EXT4.DeviceNumber? = nil
+        var xattrs: [EXT4.Xattr] = []
+        var children: [[UInt8]: UInt32]? = nil
+        var subdirectories = 0
+    }
+
+    /// The file being streamed.
+    struct OpenFile {
+        var inode: UInt32
+        var path: String
+        var size: UInt64 = 0
+        /// Bytes of the current, not yet complete block.
+        var partial = [UInt8](repeating: 0, count: EXT4.blockSize)
+        var partialCount = 0
+    }
+
+    let options: Options
+    let file: EXT4.ImageFile
+    let uuid: [UInt8]
+    let hashSeed: [UInt8]
+    let checksumSeed: UInt32
+    let directoryHash: EXT4.DirectoryHash
+    let fixedBlocks: UInt64?
+    var nodes: [Node]
+    var allocator: EXT4.BlockAllocator
+    var current: OpenFile?
+    /// Contiguous file blocks waiting to be written in one call.
+    var pendingStart: UInt64 = 0
+    var pendingBytes: [UInt8] = []
+    var isClosed = false
+
+    static let pendingLimit = 256 * EXT4.blockSize
+
+    /// Starts a filesystem in the file at `path` (created if missing), `offset` bytes into it. Everything from
+    /// `offset` on belongs to the writer: the file is truncated there first, so unwritten blocks read as zero.
+    public init(path: String, offset: UInt64 = 0, options: Options = Options()) throws {
+        guard offset % 512 == 0 else { throw Error.invalidOffset(offset) }
+        if case .bytes(let b) = options.size {
+            guard b / UInt64(EXT4.blockSize) >= 256 else { throw Error.invalidSize(b) }
+            fixedBlocks = b / UInt64(EXT4.blockSize)
+        } else {
+            fixedBlocks = nil
+        }
+        self.options = options
+        do {
+            file = try EXT4.ImageFile(path: path, offset: offset, writable: true)
+        } catch EXT4.ImageFile.Failure.open(let p, let e) {
+            throw Error.cannotOpen(path: p, errno: e)
+        } catch EXT4.ImageFile.Failure.io(let op, let p, let e) {
+            throw Error.io(operation: op, path: p, errno: e)
+        }
+        var u = SHA256Hasher.hashBytes(from: options.seed, label: "kiln ext4 uuid").prefix(16).map { $0 }
+        u[6] = (u[6] & 0x0F) | 0x40  // RFC 4122 version 4 layout, variant 1
+        u[8] = (u[8] & 0x3F) | 0x80
+        uuid = u
+        hashSeed = Array(SHA256Hasher.hashBytes(from: options.seed, label: "kiln ext4 hash seed").prefix(16))
+        checksumSeed = EXT4.crc32c(0xFFFF_FFFF, uuid)
+        directoryHash = EXT4.DirectoryHash(
+            version: options.hashVersion, unsigned: true,
+            seed: (hashSeed.le32(at: 0), hashSeed.le32(at: 4), hashSeed.le32(at: 8), hashSeed.le32(at: 12)))
+        allocator = EXT4.BlockAllocator(limit: fixedBlocks)
+
+        let reservedMetadata = EXT4.Metadata(permissions: 0, time: options.defaultTime)
+        nodes = Array(repeating: Node(kind: .regular, metadata: reservedMetadata, live: false), count: 12)
+        nodes[Int(EXT4.rootInode)] = Node(
+            kind: .directory, metadata: EXT4.Metadata(permissions: 0o755, time: options.defaultTime),
+            parent: EXT4.rootInode, children: [:])
+        nodes[Int(EXT4.lostAndFoundInode)] = Node(
+            kind: .directory, metadata: EXT4.Metadata(permissions: 0o700, time: options.defaultTime),
+            parent: EXT4.rootInode, children: [:])
+        nodes[Int(EXT4.rootInode)].children = [Array("lost+found".utf8): EXT4.lostAndFoundInode]
+        nodes[Int(EXT4.rootInode)].subdirectories = 1
+    }
+
+    /// The filesystem root directory.
+    public var root: EXT4.NodeID { .root }
+
+    func mapIO<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch EXT4.ImageFile.Failure.io(let op, let p, let e) {
+            throw Error.io(operation: op, path: p, errno: e)
+        } catch EXT4.ImageFile.Failure.open(let p, let e) {
+            throw Error.cannotOpen(path: p, errno: e)
+        }
+    }
+}
+
+extension SHA256Hasher {
+    /// SHA-256 of a label and the seed bytes, so that different derived values never coincide.
+    static func hashBytes(from seed: [UInt8], label: String) -> [UInt8] {
+        let input = Array(label.utf8) + [0] + seed
+        return input.withUnsafeBytes { SHA256Hasher.hashBytes($0) }
+    }
+}

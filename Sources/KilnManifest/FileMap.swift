@@ -1,0 +1,199 @@
+/// Which files, layers and metadata regions own which blocks of the image file, in block units.
+///
+/// The manifest stores it so that ``ManifestVerifier`` can say what a bad block damaged without the image's
+/// filesystem being readable. Blocks are the manifest's block size (512 KiB); a block may belong to several
+/// files, layers and regions at once.
+public struct FileMap: Sendable, Hashable, Codable {
+    /// The blocks holding data of a layer's files.
+    public struct Layer: Sendable, Hashable, Codable {
+        /// The layer label the bake gave.
+        public var name: String
+        public var blocks: BlockRuns
+
+        public init(name: String, blocks: BlockRuns) {
+            self.name = name
+            self.blocks = blocks
+        }
+    }
+
+    /// A file listed one by one.
+    public struct Entry: Sendable, Hashable, Codable {
+        public var path: String
+        /// Index into ``FileMap/layers``; nil for files the bake made itself.
+        public var layer: Int?
+        /// Bytes of the image file the file occupies.
+        public var bytes: UInt64
+        public var blocks: BlockRuns
+
+        public init(path: String, layer: Int?, bytes: UInt64, blocks: BlockRuns) {
+            self.path = path
+            self.layer = layer
+            self.bytes = bytes
+            self.blocks = blocks
+        }
+    }
+
+    /// A named metadata region.
+    public struct Region: Sendable, Hashable, Codable {
+        public var name: String
+        public var blocks: BlockRuns
+
+        public init(name: String, blocks: BlockRuns) {
+            self.name = name
+            self.blocks = blocks
+        }
+    }
+
+    /// Layers, sorted by name.
+    public var layers: [Layer]
+    /// Listed files, sorted by path.
+    public var entries: [Entry]
+    /// Metadata regions, sorted by name.
+    public var regions: [Region]
+    /// Blocks holding data of files that are not listed one by one.
+    public var unlistedBlocks: BlockRuns
+    /// Regular files the bake reported, listed or not.
+    public var totalFiles: Int
+
+    public init(layers: [Layer] = [], entries: [Entry] = [], regions: [Region] = [], unlistedBlocks: BlockRuns = BlockRuns(),
+                totalFiles: Int = 0) {
+        self.layers = layers
+        self.entries = entries
+        self.regions = regions
+        self.unlistedBlocks = unlistedBlocks
+        self.totalFiles = totalFiles
+    }
+
+    /// The compact map of `input` in blocks of `blockSize` bytes.
+    public init(_ input: FileMapInput, blockSize: Int = BlockHasher.ebsBlockSize, policy: FileMapPolicy = FileMapPolicy()) {
+        let bs = UInt64(max(1, blockSize))
+        let layerNames = Set(input.files.compactMap(\.layer)).sorted()
+        var layerIndex: [String: Int] = [:]
+        for (i, name) in layerNames.enumerated() { layerIndex[name] = i }
+
+        var layerRanges = Array(repeating: [Range<UInt64>](), count: layerNames.count)
+        for file in input.files {
+            guard let name = file.layer, let i = layerIndex[name] else { continue }
+            layerRanges[i].append(contentsOf: file.ranges.map { $0.blocks(bs) })
+        }
+        layers = zip(layerNames, layerRanges).map { Layer(name: $0, blocks: BlockRuns($1)) }
+
+        // The largest files are the ones worth naming; the order is total so the selection is reproducible.
+        let bySize = input.files.indices.sorted { a, b in
+            let fa = input.files[a], fb = input.files[b]
+            let sa = fa.ranges.reduce(0) { $0 &+ $1.length }, sb = fb.ranges.reduce(0) { $0 &+ $1.length }
+            if sa != sb { return sa > sb }
+            if fa.path != fb.path { return fa.path < fb.path }
+            return (fa.layer ?? "") < (fb.layer ?? "")
+        }
+        let listed = bySize.prefix(max(0, policy.maximumListedFiles))
+        entries = listed.map { i in
+            let f = input.files[i]
+            return Entry(path: f.path, layer: f.layer.flatMap { layerIndex[$0] },
+                         bytes: f.ranges.reduce(0) { $0 &+ $1.length }, blocks: BlockRuns(f.ranges.map { $0.blocks(bs) }))
+        }
+        entries.sort { ($0.path, $0.layer ?? -1) < ($1.path, $1.layer ?? -1) }
+        unlistedBlocks = BlockRuns(bySize.dropFirst(listed.count).flatMap { input.files[$0].ranges.map { $0.blocks(bs) } })
+
+        var regionRanges: [String: [Range<UInt64>]] = [:]
+        for r in input.regions { regionRanges[r.name, default: []].append(contentsOf: r.ranges.map { $0.blocks(bs) }) }
+        regions = regionRanges.keys.sorted().map { Region(name: $0, blocks: BlockRuns(regionRanges[$0] ?? [])) }
+        totalFiles = input.files.count
+    }
+
+    /// The highest block index the map mentions plus one (0 for an empty map).
+    public var upperBound: UInt64 {
+        var m = unlistedBlocks.upperBound
+        for l in layers { m = max(m, l.blocks.upperBound) }
+        for e in entries { m = max(m, e.blocks.upperBound) }
+        for r in regions { m = max(m, r.blocks.upperBound) }
+        return m
+    }
+}
+
+/// What owns a range of blocks: the answer to "what did this bad block damage".
+public struct BlockOwners: Sendable, Hashable, Codable {
+    /// A listed file and its layer.
+    public struct File: Sendable, Hashable, Codable {
+        public var path: String
+        public var layer: String?
+
+        public init(path: String, layer: String?) {
+            self.path = path
+            self.layer = layer
+        }
+    }
+
+    /// Listed files with data in the range, sorted by path.
+    public var files: [File]
+    /// Layers with file data in the range, sorted.
+    public var layers: [String]
+    /// Metadata regions in the range, sorted.
+    public var regions: [String]
+    /// Whether files too small to be listed have data in the range.
+    public var unlistedFiles: Bool
+
+    public init(files: [File] = [], layers: [String] = [], regions: [String] = [], unlistedFiles: Bool = false) {
+        self.files = files
+        self.layers = layers
+        self.regions = regions
+        self.unlistedFiles = unlistedFiles
+    }
+
+    /// True when nothing the bake reported lies in the range (free space, or a map that was not given).
+    public var isEmpty: Bool { files.isEmpty && layers.isEmpty && regions.isEmpty && !unlistedFiles }
+}
+
+/// Answers ``BlockOwners`` queries on a ``FileMap`` in logarithmic time, for verifying images with many bad blocks.
+public struct FileMapIndex: Sendable {
+    private let map: FileMap
+    // Every run of every listed file, sorted by start, with the running maximum of their ends: the runs that
+    // can reach a query are found by walking back from the last run starting before its end.
+    private let starts: [UInt64]
+    private let ends: [UInt64]
+    private let maxEnds: [UInt64]
+    private let owner: [Int]
+
+    public init(_ map: FileMap) {
+        self.map = map
+        var runs: [(start: UInt64, end: UInt64, entry: Int)] = []
+        for (i, e) in map.entries.enumerated() {
+            for r in e.blocks.runs { runs.append((r.lowerBound, r.upperBound, i)) }
+        }
+        runs.sort { ($0.start, $0.entry) < ($1.start, $1.entry) }
+        starts = runs.map(\.start)
+        ends = runs.map(\.end)
+        owner = runs.map(\.entry)
+        var m: UInt64 = 0
+        maxEnds = runs.map { r in
+            m = max(m, r.end)
+            return m
+        }
+    }
+
+    /// What owns any block of `blocks`.
+    public func owners(of blocks: Range<UInt64>) -> BlockOwners {
+        guard !blocks.isEmpty else { return BlockOwners() }
+        var lo = 0
+        var hi = starts.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if starts[mid] < blocks.upperBound { lo = mid + 1 } else { hi = mid }
+        }
+        var hits = Set<Int>()
+        var i = lo - 1
+        while i >= 0 && maxEnds[i] > blocks.lowerBound {
+            if ends[i] > blocks.lowerBound { hits.insert(owner[i]) }
+            i -= 1
+        }
+        let files = hits.sorted().map { e in
+            let entry = map.entries[e]
+            return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { $0 < map.layers.count ? map.layers[$0].name : nil })
+        }
+        return BlockOwners(
+            files: files,
+            layers: map.layers.filter { $0.blocks.intersects(blocks) }.map(\.name),
+            regions: map.regions.filter { $0.blocks.intersects(blocks) }.map(\.name),
+            unlistedFiles: map.unlistedBlocks.intersects(blocks))
+    }
+}

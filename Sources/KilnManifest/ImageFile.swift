@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only image file shared by worker threads: `pread` keeps no file position, so one descriptor serves all.
+final class ImageFile: @unchecked Sendable {
+    let path: String
+    let size: UInt64
+    private let fd: Int32
+
+    /// Errors raised while reading an image file.
+    enum Error: Swift.Error, CustomStringConvertible {
+        case open(String, Int32)
+        case notRegular(String)
+        case read(String, offset: UInt64, Int32)
+        case shrank(String, offset: UInt64)
+
+        var description: String {
+            switch self {
+            case .open(let p, let e): return "cannot open '\(p)': \(String(cString: strerror(e)))"
+            case .notRegular(let p): return "'\(p)' is not a regular file"
+            case .read(let p, let o, let e): return "cannot read '\(p)' at byte \(o): \(String(cString: strerror(e)))"
+            case .shrank(let p, let o): return "'\(p)' ended early at byte \(o): was it changed while being read?"
+            }
+        }
+    }
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Error.open(path, errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw Error.open(path, e)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw Error.notRegular(path)
+        }
+        self.fd = fd
+        self.path = path
+        self.size = UInt64(st.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// Fills `buffer` from `offset`; bytes past the end of the file (a partial last block) read as zeros.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        guard let base = buffer.baseAddress else { return }
+        let wanted = offset >= size ? 0 : Int(min(UInt64(buffer.count), size - offset))
+        var done = 0
+        while done < wanted {
+            let n = pread(fd, base + done, wanted - done, off_t(offset + UInt64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Error.read(path, offset: offset + UInt64(done), errno)
+            }
+            if n == 0 { throw Error.shrank(path, offset: offset + UInt64(done)) }
+            done += n
+        }
+        if done < buffer.count { memset(base + done, 0, buffer.count - done) }
+    }
+
+    /// The runs of `blockSize` blocks that hold data, per `SEEK_DATA`/`SEEK_HOLE`: every other block lies in a
+    /// hole and reads as zeros. Without hole support (the call fails) the whole file is one run.
+    func dataBlockRuns(blockSize: UInt64, useHoles: Bool = true) -> [Range<UInt64>] {
+        let blocks = (size + blockSize - 1) / blockSize
+        guard blocks > 0 else { return [] }
+        guard useHoles else { return [0..<blocks] }
+        var runs: [Range<UInt64>] = []
+        var offset: UInt64 = 0
+        while offset < size {
+            let data = lseek(fd, off_t(offset), Self.seekData)
+            if data < 0 {
+                // ENXIO: no data from here to the end. Anything else: holes are not supported; read everything.
+                if errno == ENXIO { break }
+                return [0..<blocks]
+            }
+            var hole = lseek(fd, data, Self.seekHole)
+            if hole < 0 { hole = off_t(size) }
+            let first = UInt64(data) / blockSize
+            let end = min(blocks, (UInt64(hole) + blockSize - 1) / blockSize)
+            if let last = runs.last, last.upperBound >= first {
+                runs[runs.count - 1] = last.lowerBound..<max(last.upperBound, end)
+            } else if first < end {
+                runs.append(first..<end)
+            }
+            offset = UInt64(hole)
+        }
+        return runs
+    }
+
+    #if os(Linux)
+    private static let seekData: Int32 = 3
+    private static let seekHole: Int32 = 4
+    #else
+    private static let seekData: Int32 = 4
+    private static let seekHole: Int32 = 3
+    #endif
+}
+
+/// An aligned scratch buffer owned by one thread.
+final class ScratchBuffer {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(count: Int) {
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
+    }
+
+    deinit { bytes.deallocate() }
+}
+
+/// Shared zeros for hashing holes and testing blocks for zero without allocating.
+enum Zeros {
+    static let count = 1 << 20
+    nonisolated(unsafe) static let buffer: UnsafeRawBufferPointer = {
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
+        b.initializeMemory(as: UInt8.self, repeating: 0)
+        return UnsafeRawBufferPointer(b)
+    }()
+
+    /// True when every byte of `region` is zero.
+    static func contains(_ region: UnsafeRawBufferPointer) -> Bool {
+        guard var p = region.baseAddress else { return true }
+        var left = region.count
+        while left > 0 {
+            let n = min(left, count)
+            // memcmp is vectorised in libc and returns at the first difference.
+            if memcmp(p, buffer.baseAddress!, n) != 0 { return false }
+            p += n
+            left -= n
+        }
+        return true
+    }
+}

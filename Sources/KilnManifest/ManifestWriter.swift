@@ -1,0 +1,145 @@
+import Foundation
+import KilnDigest
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif
+
+/// What the bake knows about a volume besides its bytes: everything ``ManifestWriter/writeSnapshot(image:outputDirectory:inputs:hasher:)``
+/// needs to describe it.
+public struct SnapshotInputs: Sendable, Hashable {
+    /// kiln's version.
+    public var kilnVersion: String
+    public var recipe: SnapshotManifest.Recipe
+    /// RFC 3339 UTC, from ``ManifestTimestamp/rfc3339(epochSeconds:)`` of `SOURCE_DATE_EPOCH`.
+    public var createdAt: String
+    public var images: [ManifestImage]
+    /// `bottlerocket`, `containerd` or `rootfs`.
+    public var layout: String
+    public var partition: ManifestPartition?
+    public var filesystem: ManifestFilesystem?
+    /// Where files and metadata are in the image file.
+    public var fileMap: FileMapInput
+    public var fileMapPolicy: FileMapPolicy
+
+    public init(kilnVersion: String, recipe: SnapshotManifest.Recipe, createdAt: String, images: [ManifestImage],
+                layout: String, partition: ManifestPartition? = nil, filesystem: ManifestFilesystem? = nil,
+                fileMap: FileMapInput = FileMapInput(), fileMapPolicy: FileMapPolicy = FileMapPolicy()) {
+        self.kilnVersion = kilnVersion
+        self.recipe = recipe
+        self.createdAt = createdAt
+        self.images = images
+        self.layout = layout
+        self.partition = partition
+        self.filesystem = filesystem
+        self.fileMap = fileMap
+        self.fileMapPolicy = fileMapPolicy
+    }
+}
+
+/// Writes manifests and sidecars: deterministic bytes, atomic appearance.
+public enum ManifestWriter {
+    /// Errors raised while writing.
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case io(String, String)
+        case encoding(String)
+
+        public var description: String {
+            switch self {
+            case .io(let path, let why): return "cannot write '\(path)': \(why)"
+            case .encoding(let why): return "cannot encode the manifest: \(why)"
+            }
+        }
+    }
+
+    /// The manifest's bytes: JSON with sorted keys, two-space indentation, no escaped slashes, integers only,
+    /// and a final newline. The same manifest always gives the same bytes.
+    public static func encode(_ manifest: SnapshotManifest) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            var data = try encoder.encode(manifest)
+            data.append(0x0a)
+            return data
+        } catch {
+            throw Error.encoding("\(error)")
+        }
+    }
+
+    /// Writes `manifest` atomically to `path`.
+    public static func write(_ manifest: SnapshotManifest, to path: String) throws {
+        try writeAtomically(try encode(manifest), to: path)
+    }
+
+    /// Writes `bytes` to a temporary file beside `path`, flushes it and renames it over `path`, so readers see
+    /// the old file or the whole new one. The mode is 0644 whatever the umask.
+    public static func writeAtomically(_ bytes: some ContiguousBytes, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Error.io(path, String(cString: strerror(errno))) }
+        func fail(_ e: Int32) -> Error {
+            close(fd)
+            unlink(temporary)
+            return Error.io(path, String(cString: strerror(e)))
+        }
+        guard fchmod(fd, 0o644) == 0 else { throw fail(errno) }
+        let failure: Int32? = bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += n
+            }
+            return nil
+        }
+        if let e = failure { throw fail(e) }
+        guard fsync(fd) == 0 else { throw fail(errno) }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw Error.io(path, String(cString: strerror(e)))
+        }
+    }
+
+    /// Hashes the image once, writes the sidecar and then the manifest into `outputDirectory` (each atomically,
+    /// the manifest last, so a complete-looking output is complete) and returns the manifest.
+    ///
+    /// - Parameters:
+    ///   - image: the finished image file (normally `outputDirectory/data.img`); the manifest records its
+    ///     file name only, as the image is expected beside it.
+    ///   - hasher: threads and block size; the whole-file digest is always computed.
+    @discardableResult
+    public static func writeSnapshot(image: String, outputDirectory: String, inputs: SnapshotInputs,
+                                     hasher: BlockHasher = BlockHasher()) throws -> SnapshotManifest {
+        var hasher = hasher
+        hasher.fileDigest = true
+        let hashes = try hasher.hash(path: image)
+        guard let fileDigest = hashes.fileDigest else { throw BlockHasher.Error.io("no whole-file digest for '\(image)'") }
+        let directory = URL(fileURLWithPath: outputDirectory)
+        let sidecar = try BlockDigestFile(hashes).write(to: directory.appendingPathComponent(BlockDigestFile.defaultFileName).path)
+        let manifest = SnapshotManifest(
+            kiln: .init(version: inputs.kilnVersion), recipe: inputs.recipe, createdAt: inputs.createdAt,
+            images: inputs.images,
+            volume: ManifestVolume(
+                file: URL(fileURLWithPath: image).lastPathComponent, size: hashes.fileSize, layout: inputs.layout,
+                partition: inputs.partition, filesystem: inputs.filesystem, sha256: fileDigest),
+            blocks: .init(hashes), blockDigests: sidecar,
+            files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy))
+        try write(manifest, to: directory.appendingPathComponent(SnapshotManifest.fileName).path)
+        return manifest
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+extension SnapshotManifest {
+    /// Errors raised when a manifest cannot be read.
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        case missing(String)
+        case unreadable(String, String)
+        case invalid(String, String)
+        case unsupportedSchema(String, Int)
+
+        public var description: String {
+            switch self {
+            case .missing(let p): return "manifest '\(p)' does not exist"
+            case .unreadable(let p, let why): return "cannot read manifest '\(p)': \(why)"
+            case .invalid(let p, let why): return "'\(p)' is not a valid kiln snapshot manifest: \(why)"
+            case .unsupportedSchema(let p, let v):
+                return "manifest '\(p)' has schemaVersion \(v); this kiln reads schemaVersion \(SnapshotManifest.currentSchemaVersion)"
+            }
+        }
+    }
+
+    /// Decodes a manifest from its bytes; `name` is used in errors.
+    public init(decoding data: Data, name: String) throws {
+        struct Version: Decodable { var schemaVersion: Int }
+        do {
+            let version = try JSONDecoder().decode(Version.self, from: data).schemaVersion
+            guard version == Self.currentSchemaVersion else { throw Error.unsupportedSchema(name, version) }
+            self = try JSONDecoder().decode(SnapshotManifest.self, from: data)
+        } catch let error as Error {
+            throw error
+        } catch let error as DecodingError {
+            throw Error.invalid(name, Self.explain(error))
+        } catch {
+            // Values that decode their own text (digests, block lists) throw their own errors.
+            throw Error.invalid(name, "\(error)")
+        }
+    }
+
+    /// Reads and decodes the manifest at `path`.
+    public static func load(path: String) throws -> SnapshotManifest {
+        guard FileManager.default.fileExists(atPath: path) else { throw Error.missing(path) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw Error.unreadable(path, error.localizedDescription)
+        }
+        return try SnapshotManifest(decoding: data, name: path)
+    }
+
+    /// The path of the sidecar of the manifest at `manifestPath`.
+    public func sidecarPath(manifestPath: String) -> String {
+        URL(fileURLWithPath: manifestPath).deletingLastPathComponent().appendingPathComponent(blockDigests.file).path
+    }
+
+    /// The path of the image of the manifest at `manifestPath`.
+    public func imagePath(manifestPath: String) -> String {
+        URL(fileURLWithPath: manifestPath).deletingLastPathComponent().appendingPathComponent(volume.file).path
+    }
+
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context, _ extra: [CodingKey] = []) -> String {
+            let p = (context.codingPath + extra).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return p.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing '\(path(context, [key]))'"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return "not valid JSON" + (context.underlyingError.map { " (\($0.localizedDescription))" } ?? "")
+            }
+            return "bad value at '\(path(context))': \(context.debugDescription)"
+        case .typeMismatch(let type, let context): return "'\(path(context))' is not a \(type)"
+        case .valueNotFound(let type, let context): return "'\(path(context))' is null, expected a \(type)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

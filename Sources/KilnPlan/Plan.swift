@@ -1,2 +1,0 @@
-/// Fleet readiness planning: EBS initialization, FSR, EFS preloads.
-public enum Plan {}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import KilnManifest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `kiln inspect manifest.json` and `kiln inspect data.img`.
+struct InspectVolume {
+    var input: VolumeInput
+    var blocks: Bool
+    var files: Bool
+    var report: ReportOptions
+
+    func run() throws {
+        do {
+            switch input {
+            case .manifest(let path): try inspectManifest(path)
+            case .image(let path): try inspectImage(path)
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw volumeFailure(error)
+        }
+    }
+
+    func inspectManifest(_ path: String) throws {
+        let manifest = try SnapshotManifest.load(path: path)
+        let digests = blocks ? try BlockDigestFile.load(path: manifest.sidecarPath(manifestPath: path)).file.entries : nil
+        if report.json {
+            try printJSON(ManifestInspection(path: path, manifest: manifest, blocks: digests))
+            return
+        }
+        printManifest(manifest, path: path)
+        if let digests { printBlocks(digests, blockSize: manifest.blocks.size) }
+        if files { printFiles(manifest.files) }
+    }
+
+    func inspectImage(_ path: String) throws {
+        let probe = try VolumeProbe(path: path)
+        var st = stat()
+        let allocated: UInt64? = stat(path, &st) == 0 ? UInt64(st.st_blocks) * 512 : nil
+        let besidePath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(SnapshotManifest.fileName).path
+        var manifest: SnapshotManifest? = nil
+        var manifestProblem: String? = nil
+        if FileManager.default.fileExists(atPath: besidePath) {
+            do {
+                let m = try SnapshotManifest.load(path: besidePath)
+                if m.volume.file == URL(fileURLWithPath: path).lastPathComponent {
+                    manifest = m
+                } else {
+                    manifestProblem = "\(besidePath) describes '\(m.volume.file)', not this image"
+                }
+            } catch {
+                manifestProblem = "\(error)"
+            }
+        }
+        let digests = blocks ? try manifest.map { try BlockDigestFile.load(path: $0.sidecarPath(manifestPath: besidePath)).file.entries } : nil
+        if report.json {
+            try printJSON(ImageInspection(
+                image: path, size: probe.size, allocatedBytes: allocated, probe: probe,
+                manifestPath: manifest == nil ? nil : besidePath,
+                manifest: manifest.map { ManifestInspection(path: besidePath, manifest: $0, blocks: digests) },
+                manifestProblem: manifestProblem))
+            return
+        }
+        print("image       \(path): \(formatBytes(Int64(probe.size)))\(allocated.map { ", \(formatBytes(Int64($0))) allocated" } ?? "")")
+        if let table = probe.partitionTable {
+            print("table       \(table), \(probe.partitionCount) partition\(probe.partitionCount == 1 ? "" : "s")\(probe.partition?.diskGUID.map { ", disk \($0)" } ?? "")")
+        }
+        if let p = probe.partition { printPartition(p) }
+        if let fs = probe.filesystem { printFilesystem(fs) }
+        if probe.partition == nil && probe.filesystem == nil { print("contents    no GPT and no ext4 superblock found") }
+        if let problem = manifestProblem { print("WARNING: \(problem)") }
+        guard let manifest else {
+            if manifestProblem == nil { print("manifest    none beside the image") }
+            return
+        }
+        print("")
+        printManifest(manifest, path: besidePath)
+        if let digests { printBlocks(digests, blockSize: manifest.blocks.size) }
+        if files { printFiles(manifest.files) }
+    }
+
+    func printPartition(_ p: ManifestPartition) {
+        print("partition   \(p.number): start \(p.start) (\(formatBytes(Int64(p.start)))), size \(p.size) (\(formatBytes(Int64(p.size)))), name '\(p.name)'")
+        print("            type \(p.typeGUID)\(p.typeGUID == VolumeProbe.bottlerocketDataType ? " (Bottlerocket data)" : ""), unique \(p.uniqueGUID)")
+    }
+
+    func printFilesystem(_ fs: ManifestFilesystem) {
+        print("filesystem  \(fs.type) at byte \(fs.offset), uuid \(fs.uuid)\(fs.label.isEmpty ? "" : ", label '\(fs.label)'")")
+        print("            \(fs.blockCount) blocks of \(fs.blockSize) B (\(fs.usedBlocks) used), \(fs.inodeCount) inodes\(fs.usedInodes.map { " (\($0) used)" } ?? "")")
+    }
+
+    func printManifest(_ m: SnapshotManifest, path: String) {
+        let o = m.overview
+        print("manifest    \(path) (schema \(m.schemaVersion), kiln \(m.kiln.version))")
+        print("recipe      \(m.recipe.name) \(m.recipe.digest)")
+        print("created     \(m.createdAt)")
+        print("volume      \(m.volume.file): \(formatBytes(Int64(m.volume.size))), layout \(m.volume.layout)")
+        print("            sha256 \(m.volume.sha256)")
+        if let p = m.volume.partition { printPartition(p) }
+        if let fs = m.volume.filesystem { printFilesystem(fs) }
+        print("blocks      \(m.blocks.count) of \(m.blocks.size / 1024) KiB, \(m.blocks.written) written (\(formatBytes(Int64(m.blocks.writtenBytes))))")
+        print("checksum    \(m.blocks.checksum) (\(m.blocks.checksumAlgorithm), \(m.blocks.aggregationMethod))")
+        print("sidecar     \(m.blockDigests.file) (\(formatBytes(Int64(m.blockDigests.size))), \(m.blockDigests.digest))")
+        print("snapshot    \(m.snapshotId ?? "not uploaded")")
+        print("files       \(o.totalFiles) (\(o.listedFiles) listed one by one), \(m.files.layers.count) layers, \(m.files.regions.count) metadata regions")
+        print("images      \(o.images), \(o.layers) distinct layers, \(formatBytes(o.layerBytes)) stored, \(formatBytes(o.uncompressedBytes)) uncompressed, \(o.entries) entries")
+        for image in m.images {
+            print("")
+            print("  \(image.names.isEmpty ? "(untagged)" : image.names.joined(separator: ", "))  \(image.platform)")
+            for d in image.indexes { print("    index     \(d.digest) (\(d.size) B)") }
+            print("    manifest  \(image.manifest.digest) (\(image.manifest.size) B)")
+            print("    config    \(image.config.digest) (\(image.config.size) B)")
+            for (i, l) in image.layers.enumerated() {
+                let kind = l.mediaType.split(separator: ".").last.map(String.init) ?? l.mediaType
+                print("    [\(i)] \(kind)  \(formatBytes(l.size)) -> \(formatBytes(l.uncompressedSize)), \(l.entries) entries\(l.snapshotId.map { ", snapshot \($0)" } ?? "")")
+                print("        digest  \(l.digest)")
+                print("        diffID  \(l.diffID)")
+                print("        chainID \(l.chainID)")
+            }
+        }
+    }
+
+    func printBlocks(_ entries: [BlockDigest], blockSize: Int) {
+        print("")
+        print("written blocks (index, byte offset, sha256):")
+        // Printed in batches: a 200 GB volume has hundreds of thousands of lines.
+        var out = ""
+        out.reserveCapacity(1 << 20)
+        for e in entries {
+            out += "\(e.index)\t\(e.index * UInt64(blockSize))\t\(e.sha256.hex)\n"
+            if out.utf8.count > 1 << 20 {
+                print(out, terminator: "")
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        print(out, terminator: "")
+    }
+
+    func printFiles(_ map: FileMap) {
+        print("")
+        print("files (\(map.entries.count) of \(map.totalFiles) listed; blocks in 512 KiB units):")
+        for e in map.entries {
+            let layer = e.layer.flatMap { $0 < map.layers.count ? map.layers[$0].name : nil }
+            print("  \(e.path)  \(formatBytes(Int64(e.bytes)))  blocks \(e.blocks)\(layer.map { "  (\($0))" } ?? "")")
+        }
+        if !map.unlistedBlocks.isEmpty { print("  (smaller files)  blocks \(map.unlistedBlocks)") }
+        print("layers:")
+        for l in map.layers { print("  \(l.name)  blocks \(l.blocks)") }
+        print("metadata:")
+        for r in map.regions { print("  \(r.name)  blocks \(r.blocks)") }
+    }
+}
+
+/// `kiln inspect manifest.json --json`.
+struct ManifestInspection: Encodable {
+    struct Block: Encodable {
+        var index: UInt64
+        var sha256: String
+    }
+    var path: String
+    var overview: SnapshotManifest.Overview
+    var manifest: SnapshotManifest
+    var blocks: [Block]?
+
+    init(path: String, manifest: SnapshotManifest, blocks: [BlockDigest]?) {
+        self.path = path
+        self.overview = manifest.overview
+        self.manifest = manifest
+        self.blocks = blocks?.map { Block(index: $0.index, sha256: $0.sha256.hex) }
+    }
+}
+
+/// `kiln inspect data.img --json`.
+struct ImageInspection: Encodable {
+    var image: String
+    var size: UInt64
+    var allocatedBytes: UInt64?
+    var probe: VolumeProbe
+    var manifestPath: String?
+    var manifest: ManifestInspection?
+    var manifestProblem: String?
+}

@@ -1,0 +1,89 @@
+import Foundation
+import KilnBolt
+import KilnDigest
+import KilnOCI
+import Testing
+@testable import KilnContainerd
+
+@Test(arguments: [
+    ("busybox:1.36", "docker.io/library/busybox:1.36"),
+    ("busybox", "docker.io/library/busybox:latest"),
+    ("org/app", "docker.io/org/app:latest"),
+    ("registry.example.com/app:v1", "registry.example.com/app:v1"),
+    ("localhost:5000/a/b:c", "localhost:5000/a/b:c"),
+    ("index.docker.io/library/x:1", "docker.io/library/x:1"),
+    ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest"),
+])
+func namesNormaliseLikeCRI(input: String, expected: String) throws {
+    #expect(try ImageName(parsing: input).description == expected)
+}
+
+@Test(arguments: ["", "UPPER/case:1", "a b", "repo@md5:00"])
+func invalidNamesAreRejected(input: String) {
+    #expect(throws: ImageName.Error.self) { try ImageName(parsing: input) }
+}
+
+/// A resolved image of the bundled example, read with the same reader the bake uses.
+func exampleImages() throws -> [ResolvedImage] {
+    var url = URL(fileURLWithPath: #filePath)
+    while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { url.deleteLastPathComponent() }
+    let layout = url.appendingPathComponent("fixtures/example-oci").path
+    var out: [ResolvedImage] = []
+    for tag in ["app:v1", "tools:1.0"] {
+        let reader = try SourceReader(ImageSource(kind: .ociLayout, path: layout, reference: tag))
+        out += try reader.resolve(platforms: [Platform(os: "linux", architecture: "amd64")]).images
+    }
+    return out
+}
+
+@Test func databasesCarryTheGarbageCollectionChain() throws {
+    let images = try exampleImages()
+    var root = ContainerdRoot(namespace: "k8s.io", createdAt: GoTime(unixSeconds: 1_700_000_000))
+    try root.add(images[0], names: ["registry.example.com/app:v1"], keepLayerBlobs: true)
+    try root.add(images[1], names: ["tools:1.0"], keepLayerBlobs: false)
+    let inventory = try ContainerdInventory(metaDB: try root.metaDB(), snapshotterDB: try root.snapshotterDB())
+    #expect(inventory.version == 3)
+
+    let app = images[0]
+    let names = Set(inventory.images.map(\.name))
+    #expect(names.contains("registry.example.com/app:v1"))
+    #expect(names.contains("registry.example.com/app@\(app.target.digest)"))
+    #expect(names.contains(app.manifest.config.digest.description))
+    #expect(names.contains("docker.io/library/tools:1.0"))
+    #expect(inventory.images.allSatisfy { $0.labels["io.cri-containerd.image"] == "managed" })
+
+    let blobs = Dictionary(uniqueKeysWithValues: inventory.blobs.map { ($0.digest, $0) })
+    // index -> manifest -> config -> top snapshot, and manifest -> layers -> diffIDs.
+    let index = try #require(blobs[app.target.digest.description])
+    #expect(index.labels["containerd.io/gc.ref.content.m.0"] == app.manifestDescriptor.digest.description)
+    let manifest = try #require(blobs[app.manifestDescriptor.digest.description])
+    #expect(manifest.labels["containerd.io/gc.ref.content.config"] == app.manifest.config.digest.description)
+    #expect(manifest.labels["containerd.io/gc.ref.content.l.2"] == app.layers[2].descriptor.digest.description)
+    let config = try #require(blobs[app.manifest.config.digest.description])
+    #expect(config.labels["containerd.io/gc.ref.snapshot.overlayfs"] == app.chainIDs.last?.description)
+    #expect(blobs[app.layers[0].descriptor.digest.description]?.labels["containerd.io/uncompressed"] == app.layers[0].diffID.description)
+    // tools:1.0 without layer blobs: its manifest names no layers, its own layer blob is absent.
+    let tools = images[1]
+    let toolsManifest = try #require(blobs[tools.manifestDescriptor.digest.description])
+    #expect(!toolsManifest.labels.keys.contains { $0.hasPrefix("containerd.io/gc.ref.content.l.") })
+    #expect(blobs[tools.layers[1].descriptor.digest.description] == nil)
+
+    // One snapshot per distinct chainID; the shared base layer once.
+    let chains = Set(app.chainIDs + tools.chainIDs)
+    #expect(inventory.snapshots.count == chains.count)
+    #expect(Set(inventory.snapshots.map(\.key)) == Set(chains.map(\.description)))
+    for s in inventory.snapshots {
+        #expect(s.kind == "committed")
+        #expect(s.name == "k8s.io/\(s.id ?? 0)/\(s.key)")
+        #expect(s.labels["containerd.io/snapshot.ref"] == s.key)
+    }
+    let top = try #require(inventory.snapshots.first { $0.key == app.chainIDs[2].description })
+    #expect(top.parent == app.chainIDs[1].description)
+}
+
+@Test func oneNameCannotPointAtTwoImages() throws {
+    let images = try exampleImages()
+    var root = ContainerdRoot(namespace: "k8s.io", createdAt: GoTime(unixSeconds: 0))
+    try root.add(images[0], names: ["example.com/x:1"], keepLayerBlobs: true)
+    #expect(throws: ContainerdRoot.Error.self) { try root.add(images[1], names: ["example.com/x:1"], keepLayerBlobs: true) }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnExt4
-
-@Test func placeholder() {}

@@ -1,0 +1,225 @@
+import Foundation
+import KilnDigest
+import Testing
+@testable import KilnManifest
+
+@Suite("Verifying images against manifests")
+struct ManifestVerifierTests {
+    /// A baked output directory: the standard test image, its manifest and sidecar.
+    struct Baked {
+        let dir: TemporaryDirectory
+        let image: String
+        let manifestPath: String
+        let manifest: SnapshotManifest
+
+        init() throws {
+            dir = try TemporaryDirectory()
+            image = dir.file("data.img")
+            _ = try TestImage(at: image)
+            manifest = try ManifestWriter.writeSnapshot(image: image, outputDirectory: dir.path, inputs: try sampleInputs())
+            manifestPath = dir.file("manifest.json")
+        }
+    }
+
+    @Test("a pristine image verifies, with and without the whole-file digest")
+    func pristine() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        let quick = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(quick.ok, "\(quick.problems) \(quick.badRanges)")
+        #expect(quick.fileDigest == .notChecked)
+        let full = try ManifestVerifier(threads: 3, fileDigest: true).verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(full.ok)
+        #expect(full.fileDigest == .matched)
+        #expect(full.actualWritten == 7)
+        // Holes are never read: blocks 1 and 7 are holes (block 2 holds written zeros, so it is read).
+        #expect(full.blocksRead == 8)
+    }
+
+    @Test("the manifest's numbers agree with the independent Python computation",
+          .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
+    func manifestAgreesWithPython() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        let py = try pythonReport(baked.image)
+        #expect(baked.manifest.blocks.count == py.count)
+        #expect(baked.manifest.blocks.written == py.written)
+        #expect(baked.manifest.blocks.writtenBytes == py.written * 524_288)
+        #expect(baked.manifest.blocks.checksum == py.linear)
+        #expect(baked.manifest.volume.sha256.encoded == py.sha256)
+        #expect(baked.manifest.volume.size == TestImage.size)
+        let sidecar = try BlockDigestFile.load(path: baked.dir.file("manifest.blocks"))
+        #expect(sidecar.file.entries.map { [String($0.index), $0.sha256.hex] } == py.blocks)
+    }
+
+    @Test("any flipped bit is reported as exactly its block, with what the block holds")
+    func singleBitFlips() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        let writtenBlocks: Set<UInt64> = [0, 3, 4, 5, 6, 8, 9]
+        var rng = SeededGenerator(seed: 2024)
+        // Random offsets anywhere, plus one in each interesting place: libbig.so's data, the metadata region of
+        // block 0, a hole, the written-zero block, and meta.db's only byte (flipping it zeroes its block).
+        var offsets = (0..<24).map { _ in UInt64.random(in: 0..<TestImage.size, using: &rng) }
+        offsets += [UInt64(4 * blockSize + 12345), 65536 + 100, UInt64(blockSize + 7), UInt64(2 * blockSize + 99),
+                    UInt64(7 * blockSize - 1), UInt64(9 * blockSize + 95_000)]
+        for offset in offsets {
+            let bit = Int.random(in: 0..<8, using: &rng)
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: baked.image))
+            try handle.seek(toOffset: offset)
+            let before = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.close()
+            try flipBit(baked.image, offset: offset, bit: bit)
+            defer { try? flipBit(baked.image, offset: offset, bit: bit) }
+            let result = try ManifestVerifier(threads: 2).verify(image: baked.image, manifestPath: baked.manifestPath)
+            let block = offset / UInt64(blockSize)
+            #expect(!result.ok, "offset \(offset)")
+            try #require(result.badRanges.count == 1, "offset \(offset): \(result.badRanges)")
+            let bad = result.badRanges[0]
+            #expect(bad.firstBlock == block && bad.blockCount == 1, "offset \(offset)")
+            #expect(bad.byteOffset == block * UInt64(blockSize))
+            // Block 6 holds one non-zero byte: clearing its last set bit leaves the block all zeros.
+            let zeroed = block == 6 && before ^ UInt8(1 << bit) == 0
+            let expectedProblem: VolumeVerification.BlockProblem =
+                !writtenBlocks.contains(block) ? .unexpectedData : (zeroed ? .missingData : .digestMismatch)
+            #expect(bad.problem == expectedProblem, "offset \(offset)")
+            let owners = TestImage.expectedOwners(block: block)
+            #expect(bad.owners.files.map(\.path) == owners.files, "offset \(offset)")
+            #expect(bad.owners.layers == owners.layers, "offset \(offset)")
+            #expect(bad.owners.regions == owners.regions, "offset \(offset)")
+        }
+        // Flipping back restores the image exactly.
+        #expect(try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath).ok)
+    }
+
+    @Test("a flip in file data names the file and its layer; one in metadata names the region")
+    func namesWhatWasDamaged() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        try flipBit(baked.image, offset: UInt64(4 * blockSize + 1), bit: 3)
+        let r1 = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(r1.badRanges.map(\.owners.files) == [[BlockOwners.File(path: "usr/lib/libbig.so", layer: "layer 0 sha256:aaaa")]])
+        try flipBit(baked.image, offset: UInt64(4 * blockSize + 1), bit: 3)
+        try flipBit(baked.image, offset: 65536 + 5, bit: 0)
+        let r2 = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(r2.badRanges.map(\.owners.regions) == [["ext4 metadata", "gpt"]])
+        #expect(r2.badRanges.first?.owners.files.isEmpty == true)
+        #expect(r2.problems.contains { $0.contains("LINEAR checksum") })
+    }
+
+    @Test("adjacent bad blocks coalesce into one range; separate ones stay apart")
+    func coalescing() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        for block in [3, 4, 5, 8] as [UInt64] { try flipBit(baked.image, offset: block * UInt64(blockSize) + 2000, bit: 1) }
+        let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(result.badRanges.map { $0.firstBlock..<($0.firstBlock + $0.blockCount) } == [3..<6, 8..<9])
+        #expect(result.badBlocks == 4)
+        #expect(result.badRanges[0].owners.files.map(\.path) == ["usr/lib/libbig.so"])
+    }
+
+    @Test("a grown or truncated image is reported")
+    func sizeChanges() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: baked.image))
+        try handle.truncate(atOffset: UInt64(9 * blockSize))
+        try handle.close()
+        let result = try ManifestVerifier(fileDigest: true).verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(!result.ok)
+        #expect(result.problems.contains { $0.contains("bytes; the manifest says \(TestImage.size)") })
+        #expect(result.badRanges.map(\.firstBlock) == [9])
+        #expect(result.badRanges.map(\.problem) == [.missingData])
+        #expect(result.fileDigest == .mismatched)
+    }
+
+    @Test("a missing sidecar or manifest is an input error naming the file")
+    func missingFiles() throws {
+        let baked = try Baked()
+        defer { baked.dir.cleanup() }
+        try FileManager.default.removeItem(atPath: baked.dir.file("manifest.blocks"))
+        let e1 = #expect(throws: BlockDigestFile.Error.self) { try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath) }
+        #expect(e1 == .missing(baked.dir.file("manifest.blocks")))
+        let e2 = #expect(throws: SnapshotManifest.Error.self) { try ManifestVerifier().verify(image: baked.image, manifestPath: baked.dir.file("nope.json")) }
+        #expect(e2 == .missing(baked.dir.file("nope.json")))
+    }
+}
+
+@Suite("Manifest against sidecar")
+struct ManifestConsistencyTests {
+    @Test("a fresh manifest and sidecar agree")
+    func consistent() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.cleanup() }
+        let check = try ManifestVerifier.checkManifest(path: baked.manifestPath)
+        #expect(check.ok, "\(check.problems)")
+        #expect(check.entries == 7)
+        #expect(check.checksum == baked.manifest.blocks.checksum)
+    }
+
+    @Test("a changed digest in the sidecar is caught by its sha256 and by the LINEAR checksum")
+    func tamperedSidecar() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.cleanup() }
+        // Byte 32 + 8 is the first byte of the first entry's digest.
+        try flipBit(baked.dir.file("manifest.blocks"), offset: 40, bit: 0)
+        let check = try ManifestVerifier.checkManifest(path: baked.manifestPath)
+        #expect(check.problems.contains { $0.hasPrefix("sidecar 'manifest.blocks' has sha256") })
+        #expect(check.problems.contains { $0.hasPrefix("LINEAR checksum of the sidecar's digests") })
+        // Verifying the image against it reports the block too.
+        let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(result.badRanges.map(\.firstBlock) == [0])
+        #expect(!result.ok)
+    }
+
+    @Test("changed numbers in the manifest are caught")
+    func tamperedManifest() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.cleanup() }
+        var m = baked.manifest
+        m.blocks.written += 1
+        m.blocks.count -= 1
+        m.blocks.checksum = "AAAA"
+        try ManifestWriter.write(m, to: baked.manifestPath)
+        let problems = try ManifestVerifier.checkManifest(path: baked.manifestPath).problems
+        #expect(problems.contains { $0.hasPrefix("sidecar lists 7 written blocks; the manifest says 8") })
+        #expect(problems.contains { $0.hasPrefix("blocks.writtenBytes is") })
+        #expect(problems.contains { $0.hasPrefix("sidecar block count is 10; the manifest says 9") })
+        #expect(problems.contains { $0.hasPrefix("blocks.count is 9") })
+        #expect(problems.contains { $0.hasPrefix("LINEAR checksum of the sidecar's digests") })
+    }
+
+    @Test("malformed manifests are rejected with a line naming what is wrong",
+          arguments: [
+            ("{", "not valid JSON"),
+            ("{\"schemaVersion\": 2}", "schemaVersion 2"),
+            ("{\"schemaVersion\": 1}", "missing 'kiln'"),
+          ])
+    func malformedManifest(_ text: String, _ expected: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.file("manifest.json")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: SnapshotManifest.Error.self) { try SnapshotManifest.load(path: path) }
+        #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
+        #expect(error?.description.contains(path) == true)
+    }
+}
+
+@Suite("Written-ness")
+struct WrittenBlockTests {
+    @Test("a written block that became all zeros is missing data, owned by its file")
+    func zeroedBlock() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.cleanup() }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: baked.image))
+        try handle.seek(toOffset: UInt64(7 * blockSize - 1))
+        try handle.write(contentsOf: [0])
+        try handle.close()
+        let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(result.badRanges.map(\.problem) == [.missingData])
+        #expect(result.badRanges.map(\.firstBlock) == [6])
+        #expect(result.badRanges.first?.owners.files == [BlockOwners.File(path: "var/lib/kiln/meta.db", layer: nil)])
+        #expect(result.actualWritten == 6)
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnPlan
-
-@Test func placeholder() {}
