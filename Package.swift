@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest", "KilnVolume",
+                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest", "KilnVolume", "KilnContainerd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -49,6 +49,8 @@ public struct BlockHashes: Sendable, Hashable {
 public struct BlockHasher: Sendable {
     /// The EBS snapshot block size.
     public static let ebsBlockSize = 524_288
+    /// The largest block size accepted (buffers are a few blocks per thread).
+    public static let maximumBlockSize = 64 << 20
 
     /// The block size in bytes.
     public var blockSize: Int
@@ -77,7 +79,7 @@ public struct BlockHasher: Sendable {
 
         public var description: String {
             switch self {
-            case .invalidBlockSize(let s): return "block size \(s) is not a positive multiple of 4096"
+            case .invalidBlockSize(let s): return "block size \(s) is not a multiple of 4096 between 4096 and \(BlockHasher.maximumBlockSize)"
             case .io(let message): return message
             }
         }
@@ -85,7 +87,7 @@ public struct BlockHasher: Sendable {
 
     /// Hashes the file at `path`.
     public func hash(path: String) throws -> BlockHashes {
-        guard blockSize > 0, blockSize % 4096 == 0 else { throw Error.invalidBlockSize(blockSize) }
+        guard blockSize > 0, blockSize % 4096 == 0, blockSize <= Self.maximumBlockSize else { throw Error.invalidBlockSize(blockSize) }
         let file: ImageFile
         do { file = try ImageFile(path: path) } catch { throw Error.io("\(error)") }
         let bs = UInt64(blockSize)

@@ -93,7 +93,13 @@ public struct BlockRuns: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// Number of blocks in the set.
-    public var count: UInt64 { runs.reduce(0) { $0 + UInt64($1.count) } }
+    public var count: UInt64 {
+        // Saturating: a decoded list may describe more blocks than fit in a UInt64 when summed.
+        runs.reduce(0) { sum, r in
+            let (v, overflow) = sum.addingReportingOverflow(r.upperBound - r.lowerBound)
+            return overflow ? UInt64.max : v
+        }
+    }
     public var isEmpty: Bool { runs.isEmpty }
     /// The first block after the last one in the set (0 when empty).
     public var upperBound: UInt64 { runs.last?.upperBound ?? 0 }

@@ -132,7 +132,8 @@ public struct ManifestVerifier: Sendable {
         if s.blockSize != b.size { problems.append("sidecar block size is \(s.blockSize); the manifest says \(b.size)") }
         if s.blockCount != b.count { problems.append("sidecar block count is \(s.blockCount); the manifest says \(b.count)") }
         if b.size > 0 {
-            let expectedCount = (manifest.volume.size + UInt64(b.size) - 1) / UInt64(b.size)
+            let bs = UInt64(b.size)
+            let expectedCount = manifest.volume.size / bs + (manifest.volume.size % bs == 0 ? 0 : 1)
             if b.count != expectedCount {
                 problems.append("blocks.count is \(b.count); a \(manifest.volume.size)-byte volume has \(expectedCount)")
             }

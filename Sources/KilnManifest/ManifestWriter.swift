@@ -119,12 +119,13 @@ public enum ManifestWriter {
     /// the manifest last, so a complete-looking output is complete) and returns the manifest.
     ///
     /// - Parameters:
-    ///   - image: the finished image file (normally `outputDirectory/data.img`); the manifest records its
-    ///     file name only, as the image is expected beside it.
+    ///   - image: the finished image file (normally `outputDirectory/data.img`).
+    ///   - imageFileName: the name the manifest records for the image, which is expected beside it (default:
+    ///     the last component of `image`; give `data.img` when hashing a temporary file renamed afterwards).
     ///   - hasher: threads and block size; the whole-file digest is always computed.
     @discardableResult
-    public static func writeSnapshot(image: String, outputDirectory: String, inputs: SnapshotInputs,
-                                     hasher: BlockHasher = BlockHasher()) throws -> SnapshotManifest {
+    public static func writeSnapshot(image: String, imageFileName: String? = nil, outputDirectory: String,
+                                     inputs: SnapshotInputs, hasher: BlockHasher = BlockHasher()) throws -> SnapshotManifest {
         var hasher = hasher
         hasher.fileDigest = true
         let hashes = try hasher.hash(path: image)
@@ -135,7 +136,7 @@ public enum ManifestWriter {
             kiln: .init(version: inputs.kilnVersion), recipe: inputs.recipe, createdAt: inputs.createdAt,
             images: inputs.images,
             volume: ManifestVolume(
-                file: URL(fileURLWithPath: image).lastPathComponent, size: hashes.fileSize, layout: inputs.layout,
+                file: imageFileName ?? URL(fileURLWithPath: image).lastPathComponent, size: hashes.fileSize, layout: inputs.layout,
                 partition: inputs.partition, filesystem: inputs.filesystem, sha256: fileDigest),
             blocks: .init(hashes), blockDigests: sidecar,
             files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy))

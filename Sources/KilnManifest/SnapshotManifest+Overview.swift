@@ -29,9 +29,10 @@ extension SnapshotManifest {
         for image in images {
             for layer in image.layers where seen.insert(layer.digest.description).inserted {
                 layers += 1
-                stored += layer.size
-                uncompressed += layer.uncompressedSize
-                entries += layer.entries
+                // Wrapping: the numbers come from a file and must not trap, however absurd.
+                stored &+= layer.size
+                uncompressed &+= layer.uncompressedSize
+                entries &+= layer.entries
             }
         }
         return Overview(

@@ -64,10 +64,10 @@ public struct SnapshotManifest: Sendable, Hashable, Codable {
     /// The recipe a volume was baked from.
     public struct Recipe: Sendable, Hashable, Codable {
         public var name: String
-        /// sha256 of the recipe file's bytes.
-        public var digest: Digest
+        /// sha256 of the recipe file's bytes; nil when the bake was given sources on the command line instead.
+        public var digest: Digest?
 
-        public init(name: String, digest: Digest) {
+        public init(name: String, digest: Digest?) {
             self.name = name
             self.digest = digest
         }

@@ -19,13 +19,18 @@ public struct ManifestSummary: Sendable, Hashable, Decodable {
         self.writtenBytes = writtenBytes
     }
 
-    enum Keys: String, CodingKey { case name, snapshotId, volume, blocks }
+    enum Keys: String, CodingKey { case name, recipe, snapshotId, volume, blocks }
+    enum RecipeKeys: String, CodingKey { case name }
     enum VolumeKeys: String, CodingKey { case size, layout }
     enum BlockKeys: String, CodingKey { case size, written, writtenBytes }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
-        name = try? c.decodeIfPresent(String.self, forKey: .name)
+        // The snapshot manifest names its recipe under `recipe.name`; a top-level `name` is accepted too.
+        if let recipe = try? c.nestedContainer(keyedBy: RecipeKeys.self, forKey: .recipe) {
+            name = try? recipe.decodeIfPresent(String.self, forKey: .name)
+        }
+        if name == nil { name = try? c.decodeIfPresent(String.self, forKey: .name) }
         snapshotId = try? c.decodeIfPresent(String.self, forKey: .snapshotId)
         if let volume = try? c.nestedContainer(keyedBy: VolumeKeys.self, forKey: .volume) {
             volumeBytes = try? volume.decodeIfPresent(UInt64.self, forKey: .size)

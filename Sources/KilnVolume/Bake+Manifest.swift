@@ -1,69 +1,100 @@
 import Foundation
+import KilnContainerd
 import KilnDigest
+import KilnManifest
 import KilnOCI
 
 extension Bake {
-    /// Writes `manifest.json` beside the image (atomically).
-    func writeManifest(_ result: Result, partialImage: String) throws {
-        var images: [[String: Any]] = []
-        for b in result.images {
-            let chain = b.image.chainIDs
-            images.append([
-                "names": b.names,
-                "platform": b.image.platform.description,
-                "manifest": ["mediaType": b.image.manifestDescriptor.mediaType, "digest": b.image.manifestDescriptor.digest.description, "size": b.image.manifestDescriptor.size],
-                "config": ["mediaType": b.image.manifest.config.mediaType, "digest": b.image.manifest.config.digest.description, "size": b.image.manifest.config.size],
-                "layers": b.image.layers.enumerated().map { i, l in
-                    [
-                        "digest": l.descriptor.digest.description, "mediaType": l.descriptor.mediaType, "size": l.descriptor.size,
-                        "diffID": l.diffID.description, "chainID": chain[i].description,
-                        "uncompressedSize": b.layerReports[i].uncompressedSize, "entries": b.layerReports[i].entryCount,
-                    ] as [String: Any]
-                },
-            ])
-        }
-        let fs = result.filesystem
-        let manifest: [String: Any] = [
-            "schemaVersion": 1,
-            "kiln": ["version": Bake.toolVersion],
-            "name": recipe.name,
-            "recipe": ["name": recipe.name, "digest": recipe.digest?.description ?? NSNull()] as [String: Any],
-            "createdAt": Self.rfc3339(sourceDateEpoch),
-            "images": images,
-            "volume": [
-                "file": "data.img",
-                "size": result.imageFileSize,
-                "layout": recipe.layout.rawValue,
-                "filesystem": [
-                    "type": "ext4", "uuid": fs.uuid, "blockSize": fs.blockSize, "blockCount": fs.blockCount,
-                    "inodeCount": fs.inodeCount, "usedBlocks": fs.usedBlocks, "offset": fs.byteOffset, "size": fs.byteSize,
-                ] as [String: Any],
-            ] as [String: Any],
-        ]
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try Self.writeAtomically(data + Data("\n".utf8), to: result.manifestPath)
-    }
-
     /// The kiln version recorded in manifests.
     public static let toolVersion = "0.1.0"
 
-    static func rfc3339(_ seconds: Int64) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
-        return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    /// Hashes the finished image once (every 512 KiB block on all cores, and the whole file) and writes
+    /// `manifest.json` and its block-digest sidecar beside it, atomically.
+    func writeManifest(_ result: Result, partialImage: String) throws {
+        let fs = result.filesystem
+        var images: [ManifestImage] = []
+        for b in result.images {
+            let chain = b.image.chainIDs
+            func descriptor(_ d: Descriptor) -> ManifestDescriptor { ManifestDescriptor(mediaType: d.mediaType, digest: d.digest, size: d.size) }
+            images.append(ManifestImage(
+                names: b.names, platform: b.image.platform.description,
+                indexes: b.image.indexChain.map(descriptor),
+                manifest: descriptor(b.image.manifestDescriptor),
+                config: descriptor(b.image.manifest.config),
+                layers: b.image.layers.enumerated().map { i, l in
+                    ManifestLayer(digest: l.descriptor.digest, mediaType: l.descriptor.mediaType, size: l.descriptor.size,
+                                  diffID: l.diffID, chainID: chain[i],
+                                  uncompressedSize: i < b.layerReports.count ? b.layerReports[i].uncompressedSize : 0,
+                                  entries: i < b.layerReports.count ? b.layerReports[i].entryCount : 0,
+                                  snapshotId: i < b.snapshotIDs.count ? String(b.snapshotIDs[i]) : nil)
+                }))
+        }
+        var partition: ManifestPartition? = nil
+        if let gpt = result.partitionTable {
+            partition = ManifestPartition(start: gpt.partitionStart, size: gpt.partitionSize, typeGUID: gpt.partitionType.description,
+                                          uniqueGUID: gpt.partitionGUID.description, name: gpt.partitionName,
+                                          diskGUID: gpt.diskGUID.description)
+        }
+        let filesystem = ManifestFilesystem(
+            offset: fs.byteOffset, uuid: fs.uuid, label: String(recipe.name.prefix(16)), blockSize: fs.blockSize,
+            blockCount: fs.blockCount, inodeCount: UInt64(fs.inodeCount), usedBlocks: fs.usedBlocks,
+            usedInodes: UInt64(fs.inodeCount - fs.freeInodes))
+        let inputs = SnapshotInputs(
+            kilnVersion: Self.toolVersion, recipe: SnapshotManifest.Recipe(name: recipe.name, digest: recipe.digest),
+            createdAt: ManifestTimestamp.rfc3339(epochSeconds: sourceDateEpoch), images: images,
+            layout: recipe.layout.rawValue, partition: partition, filesystem: filesystem,
+            fileMap: fileMap(result))
+        do {
+            _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory, inputs: inputs)
+        } catch {
+            throw Error.io("\(result.manifestPath): \(error)")
+        }
     }
 
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let temp = path + ".partial"
-        do {
-            try data.write(to: URL(fileURLWithPath: temp))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temp, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temp)
-            throw Error.io("\(path): \(error.localizedDescription)")
+    /// Which files (and layers) own which bytes of the image, and what the rest is.
+    func fileMap(_ result: Result) -> FileMapInput {
+        let fs = result.filesystem
+        let blockSize = UInt64(fs.blockSize)
+        var map = FileMapInput()
+        // Snapshot directories name the layer they hold.
+        var layerOfSnapshot: [String: String] = [:]
+        for b in result.images {
+            for (i, id) in b.snapshotIDs.enumerated() where id > 0 && layerOfSnapshot[String(id)] == nil {
+                layerOfSnapshot[String(id)] = "\(b.image.displayName) layer \(i) \(b.image.layers[i].descriptor.digest)"
+            }
         }
+        let snapshotsPrefix = "/\(Self.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/"
+        var byFile: [Int: [(offset: UInt64, length: UInt64)]] = [:]
+        for run in fs.fileMap.runs {
+            byFile[run.file, default: []].append((fs.byteOffset + run.start * blockSize, run.count * blockSize))
+        }
+        for (index, ranges) in byFile.sorted(by: { $0.key < $1.key }) {
+            let path = fs.fileMap.paths[index]
+            var layer: String? = nil
+            let normalized = path.hasPrefix("/") ? path : "/" + path
+            if normalized.hasPrefix(snapshotsPrefix) {
+                let id = normalized.dropFirst(snapshotsPrefix.count).split(separator: "/").first.map(String.init) ?? ""
+                layer = layerOfSnapshot[id]
+            } else if recipe.layout == .rootfs, let only = result.images.first {
+                layer = only.image.displayName
+            }
+            map.addFile(path: normalized, layer: layer, ranges: ranges)
+        }
+        // Everything else in the filesystem is metadata: superblocks, group descriptors, bitmaps, inode tables,
+        // directories, the journal, extent blocks.
+        let runs = fs.fileMap.runs.sorted { $0.start < $1.start }
+        var metadata: [(offset: UInt64, length: UInt64)] = []
+        var next: UInt64 = 0
+        for run in runs {
+            if run.start > next { metadata.append((fs.byteOffset + next * blockSize, (run.start - next) * blockSize)) }
+            next = max(next, run.start + run.count)
+        }
+        if next < fs.blockCount { metadata.append((fs.byteOffset + next * blockSize, (fs.blockCount - next) * blockSize)) }
+        map.addRegion(name: "ext4 metadata", ranges: metadata)
+        if let gpt = result.partitionTable {
+            let end = gpt.partitionStart + gpt.partitionSize
+            map.addRegion(name: "partition table", ranges: [(0, gpt.partitionStart), (end, gpt.diskSize - end)])
+        }
+        return map
     }
 }

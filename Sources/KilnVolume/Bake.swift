@@ -174,9 +174,9 @@ public struct Bake {
         }
 
         let manifestPath = outputDirectory + "/manifest.json"
-        let imageSize = (try? fm.attributesOfItem(atPath: partialImage)[.size] as? UInt64) ?? 0
+        let imageSize = ((try? fm.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
         let result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
-                            imageFileSize: imageSize ?? 0, partitionTable: gpt)
+                            imageFileSize: imageSize, partitionTable: gpt)
         try writeManifest(result, partialImage: partialImage)
         do {
             if fm.fileExists(atPath: finalImage) { try fm.removeItem(atPath: finalImage) }

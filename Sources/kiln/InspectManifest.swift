@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KilnContainerd
+import KilnVolume
 import KilnManifest
 
 #if canImport(Glibc)
@@ -58,15 +60,25 @@ struct InspectVolume {
             }
         }
         let digests = blocks ? try manifest.map { try BlockDigestFile.load(path: $0.sidecarPath(manifestPath: besidePath)).file.entries } : nil
+        // What containerd will see: read straight from the filesystem's databases, no mount.
+        var containerd: ContainerdInventory? = nil
+        var containerdProblem: String? = nil
+        if probe.filesystem != nil {
+            do { containerd = try VolumeReader(path: path).containerd() } catch { containerdProblem = "\(error)" }
+        }
         if report.json {
             try printJSON(ImageInspection(
                 image: path, size: probe.size, allocatedBytes: allocated, probe: probe,
                 manifestPath: manifest == nil ? nil : besidePath,
                 manifest: manifest.map { ManifestInspection(path: besidePath, manifest: $0, blocks: digests) },
-                manifestProblem: manifestProblem))
+                manifestProblem: manifestProblem, containerd: containerd, containerdProblem: containerdProblem))
             return
         }
-        print("image       \(path): \(formatBytes(Int64(probe.size)))\(allocated.map { ", \(formatBytes(Int64($0))) allocated" } ?? "")")
+        defer {
+            if let containerd { printContainerd(containerd) }
+            if let containerdProblem { print("WARNING: cannot read containerd's databases: \(containerdProblem)") }
+        }
+        print("image       \(path): \(formatBytes(Int64(clamping: probe.size)))\(allocated.map { ", \(formatBytes(Int64(clamping: $0))) allocated" } ?? "")")
         if let table = probe.partitionTable {
             print("table       \(table), \(probe.partitionCount) partition\(probe.partitionCount == 1 ? "" : "s")\(probe.partition?.diskGUID.map { ", disk \($0)" } ?? "")")
         }
@@ -84,8 +96,31 @@ struct InspectVolume {
         if files { printFiles(manifest.files) }
     }
 
+    func printContainerd(_ c: ContainerdInventory) {
+        print("")
+        let namespaces = Set(c.images.map(\.namespace) + c.snapshots.map(\.namespace)).sorted()
+        print("containerd  /\(KilnVolume.Bake.containerdRoot), meta.db version \(c.version.map(String.init) ?? "?"), namespace\(namespaces.count == 1 ? "" : "s") \(namespaces.joined(separator: ", "))")
+        print("  images (\(c.images.count) references)")
+        for i in c.images.sorted(by: { $0.name < $1.name }) {
+            let kind = i.mediaType.contains("index") || i.mediaType.contains("list") ? "index" : "manifest"
+            let managed = i.labels["io.cri-containerd.image"] == "managed" ? ", CRI-managed" : ""
+            print("    \(i.name)")
+            print("        -> \(i.digest) (\(kind), \(i.size) B\(managed))")
+        }
+        let bytes = c.blobs.reduce(Int64(0)) { $0 + $1.size }
+        let layerBlobs = c.blobs.filter { $0.labels["containerd.io/uncompressed"] != nil }.count
+        print("  content   \(c.blobs.count) blobs (\(layerBlobs) layer blobs), \(formatBytes(bytes))")
+        print("  snapshots (\(c.snapshots.count), overlayfs)")
+        for s in c.snapshots.sorted(by: { ($0.id ?? 0) < ($1.id ?? 0) }) {
+            var line = "    \(s.id.map { "[\($0)]" } ?? "[?]") \(s.key) \(s.kind ?? "?")"
+            if let inodes = s.inodes, let size = s.size { line += ", \(inodes) inodes, \(formatBytes(size))" }
+            print(line)
+            if let p = s.parent { print("        parent \(p)") }
+        }
+    }
+
     func printPartition(_ p: ManifestPartition) {
-        print("partition   \(p.number): start \(p.start) (\(formatBytes(Int64(p.start)))), size \(p.size) (\(formatBytes(Int64(p.size)))), name '\(p.name)'")
+        print("partition   \(p.number): start \(p.start) (\(formatBytes(Int64(clamping: p.start)))), size \(p.size) (\(formatBytes(Int64(clamping: p.size)))), name '\(p.name)'")
         print("            type \(p.typeGUID)\(p.typeGUID == VolumeProbe.bottlerocketDataType ? " (Bottlerocket data)" : ""), unique \(p.uniqueGUID)")
     }
 
@@ -97,15 +132,15 @@ struct InspectVolume {
     func printManifest(_ m: SnapshotManifest, path: String) {
         let o = m.overview
         print("manifest    \(path) (schema \(m.schemaVersion), kiln \(m.kiln.version))")
-        print("recipe      \(m.recipe.name) \(m.recipe.digest)")
+        print("recipe      \(m.recipe.name) \(m.recipe.digest.map { "\($0)" } ?? "(no recipe file)")")
         print("created     \(m.createdAt)")
-        print("volume      \(m.volume.file): \(formatBytes(Int64(m.volume.size))), layout \(m.volume.layout)")
+        print("volume      \(m.volume.file): \(formatBytes(Int64(clamping: m.volume.size))), layout \(m.volume.layout)")
         print("            sha256 \(m.volume.sha256)")
         if let p = m.volume.partition { printPartition(p) }
         if let fs = m.volume.filesystem { printFilesystem(fs) }
-        print("blocks      \(m.blocks.count) of \(m.blocks.size / 1024) KiB, \(m.blocks.written) written (\(formatBytes(Int64(m.blocks.writtenBytes))))")
+        print("blocks      \(m.blocks.count) of \(m.blocks.size / 1024) KiB, \(m.blocks.written) written (\(formatBytes(Int64(clamping: m.blocks.writtenBytes))))")
         print("checksum    \(m.blocks.checksum) (\(m.blocks.checksumAlgorithm), \(m.blocks.aggregationMethod))")
-        print("sidecar     \(m.blockDigests.file) (\(formatBytes(Int64(m.blockDigests.size))), \(m.blockDigests.digest))")
+        print("sidecar     \(m.blockDigests.file) (\(formatBytes(Int64(clamping: m.blockDigests.size))), \(m.blockDigests.digest))")
         print("snapshot    \(m.snapshotId ?? "not uploaded")")
         print("files       \(o.totalFiles) (\(o.listedFiles) listed one by one), \(m.files.layers.count) layers, \(m.files.regions.count) metadata regions")
         print("images      \(o.images), \(o.layers) distinct layers, \(formatBytes(o.layerBytes)) stored, \(formatBytes(o.uncompressedBytes)) uncompressed, \(o.entries) entries")
@@ -132,7 +167,8 @@ struct InspectVolume {
         var out = ""
         out.reserveCapacity(1 << 20)
         for e in entries {
-            out += "\(e.index)\t\(e.index * UInt64(blockSize))\t\(e.sha256.hex)\n"
+            let (offset, overflow) = e.index.multipliedReportingOverflow(by: UInt64(clamping: blockSize))
+            out += "\(e.index)\t\(overflow ? "?" : String(offset))\t\(e.sha256.hex)\n"
             if out.utf8.count > 1 << 20 {
                 print(out, terminator: "")
                 out.removeAll(keepingCapacity: true)
@@ -146,7 +182,7 @@ struct InspectVolume {
         print("files (\(map.entries.count) of \(map.totalFiles) listed; blocks in 512 KiB units):")
         for e in map.entries {
             let layer = e.layer.flatMap { $0 < map.layers.count ? map.layers[$0].name : nil }
-            print("  \(e.path)  \(formatBytes(Int64(e.bytes)))  blocks \(e.blocks)\(layer.map { "  (\($0))" } ?? "")")
+            print("  \(e.path)  \(formatBytes(Int64(clamping: e.bytes)))  blocks \(e.blocks)\(layer.map { "  (\($0))" } ?? "")")
         }
         if !map.unlistedBlocks.isEmpty { print("  (smaller files)  blocks \(map.unlistedBlocks)") }
         print("layers:")
@@ -184,4 +220,6 @@ struct ImageInspection: Encodable {
     var manifestPath: String?
     var manifest: ManifestInspection?
     var manifestProblem: String?
+    var containerd: ContainerdInventory?
+    var containerdProblem: String?
 }

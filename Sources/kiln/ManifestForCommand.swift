@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import KilnDigest
 import KilnManifest
 
 /// `kiln manifest-for IMAGE -o DIR`: a manifest and sidecar for an image kiln did not bake (benchmarks, and
@@ -11,8 +10,8 @@ struct ManifestFor: AsyncParsableCommand {
         abstract: "Hash an existing disk image and write manifest.json and its block digest sidecar.",
         discussion: """
             The manifest records the image's blocks, LINEAR checksum, sha256, partition and ext4 basics, and the \
-            partition tables and superblock as metadata regions; it lists no images and no files. The recipe \
-            digest is that of empty input. createdAt comes from SOURCE_DATE_EPOCH (default 0).
+            partition tables and superblock as metadata regions; it lists no images and no files, and no recipe \
+            digest. createdAt comes from SOURCE_DATE_EPOCH (default 0).
             """,
         shouldDisplay: false
     )
@@ -55,7 +54,7 @@ struct ManifestFor: AsyncParsableCommand {
             }
             let inputs = SnapshotInputs(
                 kilnVersion: Kiln.version,
-                recipe: .init(name: name ?? URL(fileURLWithPath: image).lastPathComponent, digest: SHA256Hasher.hash([UInt8]())),
+                recipe: .init(name: name ?? URL(fileURLWithPath: image).lastPathComponent, digest: nil),
                 createdAt: ManifestTimestamp.rfc3339(epochSeconds: epoch), images: [], layout: layout ?? probe.layout,
                 partition: probe.partition, filesystem: probe.filesystem, fileMap: map)
             let started = Date()

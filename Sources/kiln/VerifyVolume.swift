@@ -21,8 +21,14 @@ enum VolumeInput {
         guard let head = try? handle.read(upToCount: 4096), !head.isEmpty else { return nil }
         let bytes = [UInt8](head)
         if let first = bytes.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }), first == UInt8(ascii: "{") {
-            // Sorted keys put schemaVersion near the end, so the whole text (small, by design) is searched.
-            guard let text = try? String(contentsOfFile: argument, encoding: .utf8) else { return nil }
+            // Manifests are small by design. One that does not parse still counts when it names both keys, so
+            // that loading it reports what is wrong with it.
+            guard let data = FileManager.default.contents(atPath: argument) else { return nil }
+            if let object = try? JSONSerialization.jsonObject(with: data) {
+                guard let top = object as? [String: Any] else { return nil }
+                return top["schemaVersion"] != nil && top["blocks"] != nil ? .manifest(argument) : nil
+            }
+            let text = String(decoding: data, as: UTF8.self)
             return text.contains("\"schemaVersion\"") && text.contains("\"blocks\"") ? .manifest(argument) : nil
         }
         func at(_ offset: Int, _ expected: [UInt8]) -> Bool {

@@ -203,7 +203,7 @@ struct FixtureImage: Sendable {
         var out: [String] = []
         for diffID in diffIDs {
             if let previous = out.last {
-                out.append(Digest(sha256: Array("\(previous) \(diffID)".utf8)).description)
+                out.append(SHA256Hasher.hash(Array("\(previous) \(diffID)".utf8)).description)
             } else {
                 out.append(diffID)
             }

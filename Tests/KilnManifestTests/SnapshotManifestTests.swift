@@ -165,3 +165,26 @@ enum SyntheticVolume {
         return manifest
     }
 }
+
+@Suite("Writing a snapshot")
+struct WriteSnapshotTests {
+    @Test("a temporary image file is recorded under the name it will have, and verifies once renamed")
+    func recordedName() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        _ = try TestImage(at: dir.file("data.img.partial"))
+        var inputs = try sampleInputs()
+        inputs.recipe = .init(name: "from-sources", digest: nil)
+        let manifest = try ManifestWriter.writeSnapshot(image: dir.file("data.img.partial"), imageFileName: "data.img",
+                                                        outputDirectory: dir.path, inputs: inputs)
+        #expect(manifest.volume.file == "data.img")
+        try FileManager.default.moveItem(atPath: dir.file("data.img.partial"), toPath: dir.file("data.img"))
+        let loaded = try SnapshotManifest.load(path: dir.file("manifest.json"))
+        #expect(loaded.recipe.digest == nil)
+        #expect(loaded.imagePath(manifestPath: dir.file("manifest.json")) == dir.file("data.img"))
+        let result = try ManifestVerifier().verify(image: loaded.imagePath(manifestPath: dir.file("manifest.json")),
+                                                   manifestPath: dir.file("manifest.json"))
+        #expect(result.ok)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["data.img", "manifest.blocks", "manifest.json"])
+    }
+}

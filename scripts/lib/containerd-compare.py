@@ -6,6 +6,7 @@ Usage:
         layout L / platform P / namespace NS / keep-layer-blobs true|false
         image SKOPEO-SOURCE NAME [NAME...]
   containerd-compare.py compare EXPECTED-ROOT ACTUAL-ROOT --boltcheck BIN [--json FILE] [--puller cri|ctr]
+                        [--actual-label NAME]
       EXPECTED-ROOT is the real containerd's root, ACTUAL-ROOT kiln's (both var/lib/containerd, mounted
       read-only). Prints a report; exit 0 when they agree up to the documented differences, 1 otherwise.
   containerd-compare.py blocks IMAGE...
@@ -55,8 +56,8 @@ DOCUMENTED = {
     "containerd.io/snapshot.ref label",
     "whiteout-mtime": "mtime of a whiteout (0/0 character device): containerd makes the device node while "
     "unpacking and does not copy the time of the .wh. entry, so it is the time of the pull",
-    "layer-root-mtime": "mtime of a snapshot's fs directory when the layer tar has no entry for its root "
-    "(the snapshotter creates fs at prepare time)",
+    "layer-root-mtime": "mtime of a snapshot's fs directory: the snapshotter creates it when it prepares the "
+    "snapshot and the unpack does not set it, even from a ./ entry in the layer tar",
 }
 
 RUNTIME_DIRS = {
@@ -570,7 +571,7 @@ def describe(e):
 
 def compare_command(args):
     exp_root, act_root = args[0], args[1]
-    boltcheck, json_out, puller = None, None, "cri"
+    boltcheck, json_out, puller, label = None, None, "cri", "kiln"
     i = 2
     while i < len(args):
         if args[i] == "--boltcheck":
@@ -579,6 +580,8 @@ def compare_command(args):
             json_out = args[i + 1]
         elif args[i] == "--puller":
             puller = args[i + 1]
+        elif args[i] == "--actual-label":
+            label = args[i + 1]
         else:
             raise SystemExit(f"containerd-compare: unknown option {args[i]}")
         i += 2
@@ -603,7 +606,7 @@ def compare_command(args):
             norm[s] = (b, k)
         compare_db("metadata.db", norm["containerd"], norm["kiln"], report, puller)
     compare_trees(exp_root, act_root, ids["containerd"], ids["kiln"], report)
-    print_report(report, exp_root, act_root)
+    print_report(report, exp_root, act_root, label)
     if json_out:
         with open(json_out, "w") as f:
             json.dump({"undocumented": report.count("undocumented"), "documented": report.count("documented"),
@@ -611,9 +614,9 @@ def compare_command(args):
     return 1 if report.count("undocumented") else 0
 
 
-def print_report(report, exp_root, act_root):
+def print_report(report, exp_root, act_root, label):
     print(f"expected (real containerd): {exp_root}")
-    print(f"actual   (kiln):            {act_root}")
+    print(f"actual   ({label}): {act_root}")
     for kind, title in (("undocumented", "UNDOCUMENTED DIFFERENCES"), ("documented", "documented differences")):
         items = [i for i in report.items if i["kind"] == kind]
         print(f"\n{title}: {len(items)}")
@@ -622,7 +625,7 @@ def print_report(report, exp_root, act_root):
             if i["section"] != section:
                 section = i["section"]
                 print(f"  [{section}]")
-            line = f"    {i['where']}: containerd {i['expected']} | kiln {i['actual']}"
+            line = f"    {i['where']}: containerd {i['expected']} | {label} {i['actual']}"
             if kind == "undocumented" and i["note"]:
                 line += f"  ({i['note']})"
             if kind == "documented":

@@ -128,6 +128,18 @@ env_check() {
 
 # --- watchdog -----------------------------------------------------------------
 
+# Closes every inherited descriptor but stdin, stdout, stderr and bash's own script descriptor. A
+# daemon must not keep its caller's descriptors: a caller that waits for a pipe or socket to reach
+# end-of-file (Foundation's Process does, for the child's exit) would wait for the daemon instead.
+env_close_fds() {
+	local fd
+	for fd in /proc/self/fd/*; do
+		fd="${fd##*/}"
+		case "$fd" in 0 | 1 | 2 | 255) continue ;; esac
+		eval "exec $fd>&-" 2>/dev/null || true
+	done
+}
+
 # When KILN_ENV_OWNER_PID is set, starts (once per state directory) a watchdog that runs
 # `cleanup` when the owner exits or the lifetime is over.
 env_watchdog() {
@@ -139,6 +151,7 @@ env_watchdog() {
 	fi
 	local deadline=$((SECONDS + KILN_ENV_LIFETIME))
 	(
+		env_close_fds
 		trap '' HUP
 		while kill -0 "$owner" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
 		rm -f "$pidfile"
@@ -152,25 +165,29 @@ env_watchdog() {
 
 env_pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
-# Stops the process in PIDFILE: TERM, then KILL after WAIT seconds.
+# Stops the process in PIDFILE and its process group (daemons run under `setsid timeout`, so the group
+# is the wrapper and the daemon): TERM, then KILL after WAIT seconds.
 env_stop_pidfile() {
 	local pidfile="$1" wait="${2:-15}" pid i
 	[ -s "$pidfile" ] || return 0
 	pid=$(cat "$pidfile")
-	if env_pid_alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
+	if env_pid_alive "$pid" || env_group_alive "$pid"; then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < wait * 10; i++)); do
-			env_pid_alive "$pid" || break
+			env_pid_alive "$pid" || env_group_alive "$pid" || break
 			sleep 0.1
 		done
-		if env_pid_alive "$pid"; then
+		if env_pid_alive "$pid" || env_group_alive "$pid"; then
 			env_log "pid $pid did not stop after ${wait}s, killing it"
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 			sleep 0.2
 		fi
 	fi
 	rm -f "$pidfile"
 }
+
+# Whether any process is left in process group PGID.
+env_group_alive() { [ -n "${1:-}" ] && kill -0 -- "-$1" 2>/dev/null; }
 
 # Pids of processes whose command line names our containerd socket (the shims containerd started).
 env_shim_pids() {
@@ -301,10 +318,13 @@ env_start_containerd() {
 	env_watchdog
 	# A private mount namespace: mounts containerd makes stay there, and a tmpfs over /run
 	# catches the shim sockets (/run/containerd/s) and the default runc root.
-	setsid timeout -k 10 "$KILN_ENV_LIFETIME" \
-		unshare --mount --propagation private -- \
-		/bin/sh -c 'mount -t tmpfs -o mode=0755,size=64m kiln-run /run && exec containerd --config "$1"' \
-		sh "$config" </dev/null >>"$KILN_ENV_DIR/containerd.log" 2>&1 &
+	(
+		env_close_fds
+		exec setsid timeout -k 10 "$KILN_ENV_LIFETIME" \
+			unshare --mount --propagation private -- \
+			/bin/sh -c 'mount -t tmpfs -o mode=0755,size=64m kiln-run /run && exec containerd --config "$1"' \
+			sh "$config"
+	) </dev/null >>"$KILN_ENV_DIR/containerd.log" 2>&1 &
 	echo $! >"$KILN_ENV_DIR/containerd.pid"
 	local i
 	for ((i = 0; i < 300; i++)); do
@@ -349,7 +369,19 @@ env_ctr() {
 	local sock
 	[ -s "$KILN_ENV_DIR/containerd.sock.path" ] || env_die "no private containerd is running (state $KILN_ENV_DIR)" || return 1
 	sock=$(cat "$KILN_ENV_DIR/containerd.sock.path")
-	ctr --address "$sock" "$@"
+	# `ctr run` makes its stdio FIFOs in the caller's /run/containerd/fifo by default, which the shim
+	# (behind the private /run) cannot see: put them in the state directory instead.
+	local -a args=()
+	local a injected=0
+	for a in "$@"; do
+		args+=("$a")
+		if [ "$injected" = 0 ] && [ "$a" = run ]; then
+			case " $* " in *" --fifo-dir "* | *" --fifo-dir="*) ;; *) args+=(--fifo-dir "$KILN_ENV_DIR/fifo") ;; esac
+			injected=1
+		fi
+	done
+	mkdir -p "$KILN_ENV_DIR/fifo"
+	ctr --address "$sock" "${args[@]}"
 }
 
 # --- registry -----------------------------------------------------------------
@@ -388,8 +420,10 @@ EOF
 	env_write_hosts "$port"
 	env_watchdog
 	: >"$KILN_ENV_DIR/registry.log"
-	setsid timeout -k 5 "$KILN_ENV_LIFETIME" docker-registry serve "$KILN_ENV_DIR/registry.yml" \
-		</dev/null >>"$KILN_ENV_DIR/registry.log" 2>&1 &
+	(
+		env_close_fds
+		exec setsid timeout -k 5 "$KILN_ENV_LIFETIME" docker-registry serve "$KILN_ENV_DIR/registry.yml"
+	) </dev/null >>"$KILN_ENV_DIR/registry.log" 2>&1 &
 	echo $! >"$KILN_ENV_DIR/registry.pid"
 	local i
 	for ((i = 0; i < 200; i++)); do

@@ -20,4 +20,5 @@ ensure_packages() {
 BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 # Peers and checkers the tests and benchmarks run.
 TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3 python3-yaml
-    golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static)
+    golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static
+    mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema)
