@@ -105,14 +105,14 @@ public struct ContainerdRoot: Sendable {
         }
         let sources = Dictionary(parsed.map { ("containerd.io/distribution.source.\($0.host)", $0.path) }, uniquingKeysWith: { a, _ in a })
 
-        // Indexes: each labels the manifests fetched from it.
+        // Indexes: like containerd, label every manifest an index lists, numbered by its position in the
+        // index (platforms not fetched included); the garbage collector ignores references to absent blobs.
         for (i, index) in image.indexChain.enumerated() {
-            let child = i + 1 < image.indexChain.count ? image.indexChain[i + 1] : image.manifestDescriptor
             var labels = sources
-            let existing = blobs[index.digest]?.labels ?? [:]
-            let already = existing.filter { $0.key.hasPrefix("containerd.io/gc.ref.content.m.") }
-            if !already.values.contains(child.digest.description) {
-                labels["containerd.io/gc.ref.content.m.\(already.count)"] = child.digest.description
+            if let children = try? JSONDecoder().decode(ImageIndex.self, from: Data(image.indexBytes[i])).manifests {
+                for (position, child) in children.enumerated() {
+                    labels["containerd.io/gc.ref.content.m.\(position)"] = child.digest.description
+                }
             }
             addBlob(Blob(digest: index.digest, size: index.size, labels: labels, bytes: image.indexBytes[i], location: nil))
         }

@@ -23,12 +23,14 @@ extension Bake {
         }
 
         let t = EXT4.Timestamp(seconds: sourceDateEpoch)
+        @discardableResult
         func dir(_ path: String, _ mode: UInt16, under root: EXT4.NodeID = .root) throws -> EXT4.NodeID {
             try writer.makeDirectory(path, metadata: EXT4.Metadata(permissions: mode, time: t), under: root)
         }
         try dir("var", 0o755)
         try dir("var/lib", 0o755)
-        let root = try dir(Self.containerdRoot, 0o711)
+        // containerd 1.6 sets its root to 0700 at every start.
+        let root = try dir(Self.containerdRoot, 0o700)
         try dir(ContainerdRoot.Paths.content, 0o755, under: root)
         try dir("io.containerd.content.v1.content/blobs", 0o755, under: root)
         try dir(ContainerdRoot.Paths.blobs, 0o755, under: root)
@@ -47,7 +49,7 @@ extension Bake {
             guard let (i, j) = sourceOf[snapshot.chainID] else { continue }
             let image = images[i].0
             let layer = image.layers[j]
-            try dir("\(ContainerdRoot.Paths.snapshots)/\(snapshot.id)", 0o700, under: root)
+            _ = try dir("\(ContainerdRoot.Paths.snapshots)/\(snapshot.id)", 0o700, under: root)
             let fs = try dir(ContainerdRoot.Paths.snapshotFS(snapshot.id), 0o755, under: root)
             let applier = LayerApplier(writer: writer, root: fs, mode: .overlay)
             reports["\(i)/\(j)"] = try streamLayer(layer, of: image, into: applier)

@@ -56,6 +56,10 @@ func exampleImages() throws -> [ResolvedImage] {
     // index -> manifest -> config -> top snapshot, and manifest -> layers -> diffIDs.
     let index = try #require(blobs[app.target.digest.description])
     #expect(index.labels["containerd.io/gc.ref.content.m.0"] == app.manifestDescriptor.digest.description)
+    // Like containerd, every manifest the index lists is labelled by position, fetched or not.
+    let listed = try JSONDecoder().decode(ImageIndex.self, from: Data(app.indexBytes[0])).manifests
+    #expect(listed.count == 2)
+    #expect(index.labels["containerd.io/gc.ref.content.m.1"] == listed[1].digest.description)
     let manifest = try #require(blobs[app.manifestDescriptor.digest.description])
     #expect(manifest.labels["containerd.io/gc.ref.content.config"] == app.manifest.config.digest.description)
     #expect(manifest.labels["containerd.io/gc.ref.content.l.2"] == app.layers[2].descriptor.digest.description)

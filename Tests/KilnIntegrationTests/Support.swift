@@ -44,7 +44,7 @@ struct RunResult: CustomStringConvertible {
 @discardableResult
 func run(_ arguments: [String], environment: [String: String] = [:], cwd: String = packageRoot,
          timeout seconds: Int = 120) throws -> RunResult {
-    let scratch = NSTemporaryDirectory() + "kiln-integ-run-\(UUID().uuidString)"
+    let scratch = "/tmp/kiln-integ-\(getpid())-run-\(UUID().uuidString.prefix(8))"
     _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
     _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
     defer {
@@ -124,12 +124,14 @@ final class TestEnvironment {
     var socket: String { dir + "/containerd.sock" }
 
     init(_ name: String) throws {
-        dir = "/tmp/kiln-integ-\(name)-\(UUID().uuidString.prefix(8))"
+        Scratch.removeStale()
+        dir = "/tmp/kiln-integ-\(getpid())-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir + "/env", withIntermediateDirectories: true)
     }
 
     var environment: [String: String] {
-        ["KILN_ENV_DIR": envDir, "KILN_ENV_OWNER_PID": String(getpid()), "KILN_ENV_LIFETIME": "300"]
+        ["KILN_ENV_DIR": envDir, "KILN_ENV_OWNER_PID": String(getpid()), "KILN_ENV_LIFETIME": "300",
+         "KILN_ENV_REMOVE": dir]
     }
 
     /// Runs a containerd-env.sh subcommand.
@@ -272,15 +274,8 @@ struct BakedVolume: Sendable {
 enum Baked {
     /// Holds this run's bakes and the boltcheck build; removed when the test process exits.
     static let directory: String = {
-        let dir = "/tmp/kiln-integ-bake-\(getpid())"
-        // Leftovers of runs that died without their exit handler.
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") {
-            for name in names where name.hasPrefix("kiln-integ-bake-") {
-                if let pid = Int32(name.dropFirst("kiln-integ-bake-".count)), kill(pid, 0) != 0 {
-                    try? FileManager.default.removeItem(atPath: "/tmp/" + name)
-                }
-            }
-        }
+        Scratch.removeStale()
+        let dir = "/tmp/kiln-integ-\(getpid())-bake"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         atexit { removeBakeDirectory() }
         return dir
@@ -319,7 +314,25 @@ enum Baked {
 }
 
 private func removeBakeDirectory() {
-    try? FileManager.default.removeItem(atPath: "/tmp/kiln-integ-bake-\(getpid())")
+    try? FileManager.default.removeItem(atPath: "/tmp/kiln-integ-\(getpid())-bake")
+}
+
+/// Scratch files and directories are named /tmp/kiln-integ-<pid>-...: what a dead test process left behind
+/// (killed before its cleanup ran) is removed by the next run, unless something is still mounted below it.
+enum Scratch {
+    static func removeStale() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") else { return }
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        for name in names where name.hasPrefix("kiln-integ-") {
+            let rest = name.dropFirst("kiln-integ-".count)
+            guard let pid = Int32(rest.prefix { $0.isNumber }), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else {
+                continue
+            }
+            let path = "/tmp/" + name
+            if mounts.contains(" \(path)/") || mounts.contains(" \(path) ") { continue }
+            _ = try? run(["rm", "-rf", "--one-file-system", path], timeout: 60)
+        }
+    }
 }
 
 /// A bbolt dump (boltcheck's format) as decoded lines, for readable assertions and diffs.

@@ -6,7 +6,7 @@ Usage:
         layout L / platform P / namespace NS / keep-layer-blobs true|false
         image SKOPEO-SOURCE NAME [NAME...]
   containerd-compare.py compare EXPECTED-ROOT ACTUAL-ROOT --boltcheck BIN [--json FILE] [--puller cri|ctr]
-                        [--actual-label NAME]
+                        [--actual-label NAME] [--verbose]
       EXPECTED-ROOT is the real containerd's root, ACTUAL-ROOT kiln's (both var/lib/containerd, mounted
       read-only). Prints a report; exit 0 when they agree up to the documented differences, 1 otherwise.
   containerd-compare.py blocks IMAGE...
@@ -52,8 +52,9 @@ DOCUMENTED = {
     "store-mtimes": "mtimes of content blobs and of the directories containerd's stores make: the time of "
     "the pull vs SOURCE_DATE_EPOCH",
     "puller-ctr": "with --puller ctr (not CRI): ctr pull names only the reference it was given (the other "
-    "CRI names are added with ctr images tag) and its unpack leaves committed snapshots without the "
-    "containerd.io/snapshot.ref label",
+    "CRI names are added with ctr images tag), its unpack leaves committed snapshots without the "
+    "containerd.io/snapshot.ref label, and it appends each repository to the distribution-source label of a "
+    "blob it already has (a CRI pull leaves an existing blob's labels alone)",
     "whiteout-mtime": "mtime of a whiteout (0/0 character device): containerd makes the device node while "
     "unpacking and does not copy the time of the .wh. entry, so it is the time of the pull",
     "layer-root-mtime": "mtime of a snapshot's fs directory: the snapshotter creates it when it prepares the "
@@ -328,6 +329,9 @@ def compare_db(section, exp, act, report, puller):
             report.documented("distribution-source", section, where, text(e), "absent")
         elif e is None and puller == "ctr" and key == b"containerd.io/snapshot.ref":
             report.documented("puller-ctr", section, where, "absent", text(a))
+        elif (puller == "ctr" and key.startswith(b"containerd.io/distribution.source.") and e is not None
+              and a is not None and set(a.split(b",")) < set(e.split(b","))):
+            report.documented("puller-ctr", section, where, text(e), text(a))
         else:
             report.diff(section, where, "absent" if e is None else text(e), "absent" if a is None else text(a))
 
@@ -478,6 +482,8 @@ def compare_trees(exp_root, act_root, exp_ids, act_ids, report):
             else:
                 compare_entries("files", where, e, a, report, "store-mtimes")
         if store == CONTENT:
+            blobs = sum(1 for p in e_tree if p.startswith("blobs/sha256/"))
+            report.info("files", store, f"{blobs} content blobs compared (names, sizes, modes, owners, bytes)")
             for p, a in a_tree.items():
                 m = re.match(r"^blobs/sha256/([0-9a-f]{64})$", p)
                 if m and a.get("sha256") != m.group(1):
@@ -571,9 +577,13 @@ def describe(e):
 
 def compare_command(args):
     exp_root, act_root = args[0], args[1]
-    boltcheck, json_out, puller, label = None, None, "cri", "kiln"
+    boltcheck, json_out, puller, label, verbose = None, None, "cri", "kiln", False
     i = 2
     while i < len(args):
+        if args[i] == "--verbose":
+            verbose = True
+            i += 1
+            continue
         if args[i] == "--boltcheck":
             boltcheck = args[i + 1]
         elif args[i] == "--json":
@@ -599,14 +609,18 @@ def compare_command(args):
     if all((s, "meta.db") in dbs for s in ids):
         norm = {s: normalise_meta(*dbs[(s, "meta.db")], report, s) for s in ids}
         compare_db("meta.db", norm["containerd"], norm["kiln"], report, puller)
+        b, k = norm["containerd"]
+        report.info("meta.db", "", f"{len(k)} keys in {len(b)} buckets compared")
     if all((s, "metadata.db") in dbs for s in ids):
         norm = {}
         for s in ids:
             b, k, ids[s] = normalise_snapshotter(*dbs[(s, "metadata.db")], report, s)
             norm[s] = (b, k)
         compare_db("metadata.db", norm["containerd"], norm["kiln"], report, puller)
+        b, k = norm["containerd"]
+        report.info("metadata.db", "", f"{len(k)} keys in {len(b)} buckets compared")
     compare_trees(exp_root, act_root, ids["containerd"], ids["kiln"], report)
-    print_report(report, exp_root, act_root, label)
+    print_report(report, exp_root, act_root, label, verbose)
     if json_out:
         with open(json_out, "w") as f:
             json.dump({"undocumented": report.count("undocumented"), "documented": report.count("documented"),
@@ -614,35 +628,37 @@ def compare_command(args):
     return 1 if report.count("undocumented") else 0
 
 
-def print_report(report, exp_root, act_root, label):
+def print_report(report, exp_root, act_root, label, verbose=False):
     print(f"expected (real containerd): {exp_root}")
     print(f"actual   ({label}): {act_root}")
-    for kind, title in (("undocumented", "UNDOCUMENTED DIFFERENCES"), ("documented", "documented differences")):
-        items = [i for i in report.items if i["kind"] == kind]
-        print(f"\n{title}: {len(items)}")
-        section = None
-        for i in items:
-            if i["section"] != section:
-                section = i["section"]
-                print(f"  [{section}]")
-            line = f"    {i['where']}: containerd {i['expected']} | {label} {i['actual']}"
-            if kind == "undocumented" and i["note"]:
-                line += f"  ({i['note']})"
-            if kind == "documented":
-                line += f"  [{i['note']}]"
-            print(line)
-    used = sorted({i["note"] for i in report.items if i["kind"] == "documented"})
-    if used:
-        print("\nwhy the documented differences are harmless:")
-        for d in used:
-            print(f"  {d}: {DOCUMENTED[d]}")
+    undocumented = [i for i in report.items if i["kind"] == "undocumented"]
+    print(f"\nUNDOCUMENTED DIFFERENCES: {len(undocumented)}")
+    section = None
+    for i in undocumented:
+        if i["section"] != section:
+            section = i["section"]
+            print(f"  [{section}]")
+        line = f"    {i['where']}: containerd {i['expected']} | {label} {i['actual']}"
+        if i["note"]:
+            line += f"  ({i['note']})"
+        print(line)
+    documented = [i for i in report.items if i["kind"] == "documented"]
+    print(f"\ndocumented differences: {len(documented)}")
+    for doc in sorted({i["note"] for i in documented}):
+        items = [i for i in documented if i["note"] == doc]
+        print(f"  {doc} ({len(items)}): {DOCUMENTED[doc]}")
+        shown = items if verbose else items[:3]
+        for i in shown:
+            print(f"    {i['where']}: containerd {i['expected']} | {label} {i['actual']}")
+        if len(items) > len(shown):
+            print(f"    ... and {len(items) - len(shown)} more (--verbose lists them)")
     infos = [i for i in report.items if i["kind"] == "info"]
     if infos:
         print("\ncompared:")
         for i in infos:
             print(f"  [{i['section']}] {i['note']}")
-    verdict = "SAME (up to documented differences)" if not report.count("undocumented") else "DIFFERENT"
-    print(f"\nresult: {verdict}: {report.count('undocumented')} undocumented, {report.count('documented')} documented")
+    verdict = "SAME (up to documented differences)" if not undocumented else "DIFFERENT"
+    print(f"\nresult: {verdict}: {len(undocumented)} undocumented, {len(documented)} documented")
 
 
 def blocks_command(args):

@@ -12,7 +12,8 @@
 #   start-containerd ROOT STATE SOCK  start containerd with root ROOT (must not be /var/lib/containerd),
 #                                     state STATE and socket SOCK; waits until it answers
 #   stop-containerd                   stop it (and any shim it left) and wait until it is gone
-#   ctr ARGS...                       ctr against the running private containerd
+#   ctr ARGS...                       ctr against the running private containerd (`run` gets
+#                                     --fifo-dir in the state directory unless given one)
 #   start-registry PORT DATADIR       docker-registry on 127.0.0.1:PORT storing in DATADIR; access log
 #                                     in $KILN_ENV_DIR/registry.log
 #   stop-registry
@@ -38,7 +39,8 @@
 # 1.6 puts shim sockets under /run/containerd/s whatever its state directory is; so neither the
 # system's /run/containerd nor /var/lib/containerd is touched. Everything binds 127.0.0.1 only.
 #
-# Environment: KILN_ENV_DIR, KILN_ENV_LIFETIME, KILN_ENV_OWNER_PID, KILN_REGISTRY_MIRRORS (hosts
+# Environment: KILN_ENV_DIR, KILN_ENV_LIFETIME, KILN_ENV_OWNER_PID, KILN_ENV_REMOVE (a scratch directory
+# the watchdog deletes after cleanup when the owner has died), KILN_REGISTRY_MIRRORS (hosts
 # served by the local registry as a mirror, default "registry.example.com"), KILN_SANDBOX_IMAGE
 # (CRI sandbox_image, default registry.example.com/pause:3.9), KILN_DISCARD_UNPACKED_LAYERS (CRI
 # discard_unpacked_layers, default false), KILN_ROOT (package root).
@@ -85,7 +87,13 @@ env_missing() {
 				echo "a free loop device (losetup -f failed)"
 			fi
 			;;
-		overlay) env_overlay_works || echo "an overlayfs mount (mount -t overlay failed)" ;;
+		overlay)
+			if [ "${EUID:-1}" != 0 ]; then
+				echo "an overlayfs mount (not tried without root)"
+			elif ! env_overlay_works; then
+				echo "an overlayfs mount (mount -t overlay failed)"
+			fi
+			;;
 		containerd) command -v containerd >/dev/null && command -v ctr >/dev/null ||
 			echo "containerd and ctr (Debian package containerd)" ;;
 		runc) command -v runc >/dev/null || echo "runc (Debian package runc)" ;;
@@ -101,7 +109,7 @@ env_missing() {
 	done
 }
 
-# A real overlay mount with a whiteout in the lower layer, as the snapshotter would make.
+# A real overlay mount, as the snapshotter makes for every container.
 env_overlay_works() {
 	[ "${EUID:-1}" = 0 ] || return 1
 	grep -qw overlay /proc/filesystems 2>/dev/null || modprobe overlay 2>/dev/null || return 1
@@ -156,6 +164,11 @@ env_watchdog() {
 		while kill -0 "$owner" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
 		rm -f "$pidfile"
 		KILN_ENV_OWNER_PID="" "$KILN_ENV_SELF" cleanup
+		# The owner's scratch directory goes too, unless something is still mounted below it.
+		if [ -n "${KILN_ENV_REMOVE:-}" ] && [ -d "$KILN_ENV_REMOVE" ] && ! kill -0 "$owner" 2>/dev/null &&
+			! awk '{print $2}' /proc/mounts | grep -q "^$KILN_ENV_REMOVE\(/\|$\)"; then
+			rm -rf --one-file-system "$KILN_ENV_REMOVE"
+		fi
 	) </dev/null >>"$KILN_ENV_DIR/watchdog.log" 2>&1 &
 	echo $! >"$pidfile"
 	disown $! 2>/dev/null || true
@@ -213,10 +226,12 @@ server = "http://127.0.0.1:$port"
   capabilities = ["pull", "resolve", "push"]
   skip_verify = true
 EOF
+	# The mirrored names' server is the local registry too: containerd falls back to the server when a
+	# mirror fails, and nothing may go to the real host.
 	for host in $KILN_REGISTRY_MIRRORS; do
 		mkdir -p "$dir/$host"
 		cat >"$dir/$host/hosts.toml" <<EOF
-server = "https://$host"
+server = "http://127.0.0.1:$port"
 
 [host."http://127.0.0.1:$port"]
   capabilities = ["pull", "resolve"]
@@ -248,6 +263,7 @@ disabled_plugins = [
 [ttrpc]
   address = ""
 
+# Debug level: the log then records each garbage collection ("garbage collected"), which tests wait for.
 [debug]
   address = ""
   level = "debug"
@@ -450,10 +466,10 @@ env_stop_registry() {
 # push SOURCE PORT REPO:TAG: copies one image source into the local registry, digests unchanged.
 env_push() {
 	[ $# -eq 3 ] || env_die "usage: push SOURCE PORT REPO:TAG" || return 2
-	local source="$1" port="$2" dest="$3" all=()
-	# An index is copied whole, so the registry serves the same index digest a recipe bakes.
-	all=(--all)
-	(cd "$KILN_ROOT" && timeout 120 skopeo copy -q "${all[@]}" --preserve-digests --dest-tls-verify=false \
+	local source="$1" port="$2" dest="$3"
+	# --all copies an index whole and --preserve-digests refuses any conversion, so the registry serves
+	# exactly the index, manifests and blobs a recipe bakes. Relative paths are from the package root.
+	(cd "$KILN_ROOT" && timeout 120 skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
 		"$source" "docker://127.0.0.1:$port/$dest")
 }
 
@@ -564,10 +580,10 @@ env_mount_volume() {
 	dev=$(env_loop_attach "$image" "$mode") || return 1
 	mkdir -p "$dir"
 	dir=$(realpath "$dir")
-	# Bottlerocket mounts the data partition with nosuid,nodev,noatime; read-only mounts must not
-	# replay the journal either, so the image file stays byte for byte as it was.
-	opts="noatime"
-	[ "$mode" = ro ] && opts="ro,noload,noatime"
+	# As Bottlerocket mounts the data partition (/local): nosuid,nodev,noatime. Read-only mounts must
+	# not replay the journal either, so the image file stays byte for byte as it was.
+	opts="nosuid,nodev,noatime"
+	[ "$mode" = ro ] && opts="ro,noload,$opts"
 	if ! mount -t ext4 -o "$opts" "$dev" "$dir"; then
 		env_loop_detach "$dev"
 		env_die "mount of $dev ($image) at $dir failed" || return 1

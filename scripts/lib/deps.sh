@@ -6,7 +6,7 @@ ensure_packages() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" != 0 ]; then
+    if [ "${EUID:-$(id -u)}" != 0 ]; then
         echo "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
         return 1
     fi
@@ -21,4 +21,4 @@ BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 # Peers and checkers the tests and benchmarks run.
 TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3 python3-yaml
     golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static
-    mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema)
+    mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio)
