@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// Streaming SHA-256 over OpenSSL's EVP interface (uses SHA-NI / AVX2 where the CPU has them).
 ///
@@ -59,10 +60,6 @@ public final class SHA256Hasher {
         return out
     }
 }
-
-import Foundation
-
-extension ContiguousBytes where Self == [UInt8] {}
 
 extension Digest {
     /// chainID of a layer stack: chainID(L0) = diffID(L0), chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)).

@@ -81,7 +81,8 @@ public enum ImageVerifier {
             var reports: [LayerReport?] = []
             for (layerIndex, layer) in image.layers.enumerated() {
                 guard let key = keys[imageIndex][layerIndex], let result = byKey[key] else {
-                    let detail = missing.values.first.map { " (\($0))" } ?? ""
+                    let failedKey = "\(image.store.displayName)|\(layer.descriptor.digest)|\(layer.compression)"
+                    let detail = missing[failedKey].map { " (\($0))" } ?? ""
                     problems.append(Problem(image: name, subject: "layer \(layerIndex)", digest: layer.descriptor.digest.description,
                                             message: "blob is missing from \(image.store.displayName)\(detail)"))
                     reports.append(nil)
