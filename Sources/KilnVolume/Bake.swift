@@ -88,21 +88,21 @@ public struct Bake {
         return out
     }
 
+    /// Parses a recipe's source; a relative path that is not there from the working directory is looked up
+    /// beside the recipe.
     func resolveSourcePath(_ text: String) throws -> ImageSource {
+        let fm = FileManager.default
+        if let base = recipe.baseDirectory, let parsed = try? ImageSource(parsing: text),
+           !parsed.path.hasPrefix("/"), !fm.fileExists(atPath: parsed.path), fm.fileExists(atPath: base + "/" + parsed.path) {
+            return ImageSource(kind: parsed.kind, path: base + "/" + parsed.path, reference: parsed.reference)
+        }
         do {
-            var source = try? ImageSource(parsing: text)
-            if source == nil || !FileManager.default.fileExists(atPath: source?.path ?? ""), let base = recipe.baseDirectory {
-                // Relative paths are looked up from the working directory first, then beside the recipe.
-                if let parsed = try? ImageSource(parsing: text), !parsed.path.hasPrefix("/") {
-                    let alt = base + "/" + parsed.path
-                    if FileManager.default.fileExists(atPath: alt) {
-                        source = ImageSource(kind: parsed.kind, path: alt, reference: parsed.reference)
-                    }
-                }
-            }
-            if let source { return source }
             return try ImageSource(parsing: text)
         } catch {
+            // A bare path that only exists beside the recipe.
+            if let base = recipe.baseDirectory, !text.hasPrefix("/"), !text.contains(":"), fm.fileExists(atPath: base + "/" + text) {
+                do { return try ImageSource(parsing: base + "/" + text) } catch { throw Error.input("\(text): \(error)") }
+            }
             throw Error.input("\(text): \(error)")
         }
     }

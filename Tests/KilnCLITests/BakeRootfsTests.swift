@@ -187,4 +187,26 @@ let isRoot = getuid() == 0
         #expect(r.status == 2)
         #expect(r.stderr.contains("exactly one image"))
     }
+
+    /// Relative sources are looked up from the working directory first, then beside the recipe.
+    @Test func relativeSourcesResolveBesideTheRecipe() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanup(dir) }
+        try FileManager.default.copyItem(atPath: fixtures + "/example-oci", toPath: dir + "/example-oci")
+        try """
+            name: relative
+            platform: linux/amd64
+            images:
+              - source: oci:example-oci:tools:1.0
+                names: [example.com/tools:1.0]
+            volume:
+              layout: rootfs
+            """.write(toFile: dir + "/recipe.yaml", atomically: true, encoding: .utf8)
+        let r = try run(kilnBinary, ["bake", "-q", dir + "/recipe.yaml", "-o", dir + "/out"], cwd: "/")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/data.img"))
+        let missing = try run(kilnBinary, ["bake", "-q", "--source", "oci:no-such-layout:x", "-o", dir + "/out2"], cwd: "/")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no-such-layout"))
+    }
 }
