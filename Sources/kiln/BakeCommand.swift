@@ -36,6 +36,12 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Platform (repeatable; overrides the recipe; default: this machine's).", valueName: "os/arch[/variant]"))
     var platform: [String] = []
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Keep compressed layer blobs in containerd's content store (overrides the recipe; default: keep). Without them the volume holds only what runs: the unpacked snapshots.")
+    var layerBlobs: Bool?
+
+    @Option(name: .long, help: "containerd namespace for the images (overrides the recipe; default k8s.io, the one kubelet uses).")
+    var namespace: String?
+
     @OptionGroup var report: ReportOptions
 
     func makeRecipe() throws -> Recipe {
@@ -56,6 +62,13 @@ struct Bake: AsyncParsableCommand {
         }
         if let size {
             do { recipe.size = try Recipe.VolumeSize(parsing: size) } catch { throw CLIFailure.input("--size: '\(size)' is not a size (auto, 20GiB, 500MB)") }
+        }
+        if let layerBlobs { recipe.keepLayerBlobs = layerBlobs }
+        if let namespace {
+            guard !namespace.isEmpty, namespace.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else {
+                throw CLIFailure.input("--namespace: '\(namespace)' is not a valid containerd namespace")
+            }
+            recipe.namespace = namespace
         }
         if !platform.isEmpty {
             recipe.platforms = try platform.map { p in
