@@ -209,4 +209,20 @@ let isRoot = getuid() == 0
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("no-such-layout"))
     }
+
+    /// The example recipe in recipes/ bakes from any working directory.
+    @Test func exampleRecipeBakes() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanup(dir) }
+        let r = try run(kilnBinary, ["bake", "-q", "--json", "\(packageRoot)/recipes/inference.yaml", "-o", dir + "/out"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let inspect = try run(kilnBinary, ["inspect", "--json", dir + "/out/data.img"])
+        let obj = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any]
+        let containerd = obj?["containerd"] as? [String: Any]
+        let blobs = containerd?["blobs"] as? [[String: Any]] ?? []
+        // keepLayerBlobs: false leaves only manifests, configs and the index in the content store.
+        #expect(!blobs.isEmpty)
+        #expect(!blobs.contains { ($0["labels"] as? [String: String])?["containerd.io/uncompressed"] != nil })
+        #expect((containerd?["snapshots"] as? [Any])?.count == 4)
+    }
 }
