@@ -7,8 +7,6 @@ final class TarReader {
     private let archive: OpaquePointer
     private let stream: LayerStream
     private var callbackError: Swift.Error?
-    /// libarchive's end-of-archive was reached.
-    private(set) var reachedEnd = false
     /// The stream ended right after the last entry's data, without the padding and end-of-archive blocks.
     /// Go's archive/tar (containerd, umoci) accepts such tars, and some producers write them.
     private(set) var missingEndOfArchive = false
@@ -83,7 +81,6 @@ final class TarReader {
         let rc = archive_read_next_header(archive, &entryPointer)
         if let e = callbackError { throw e }
         if rc == ARCHIVE_EOF {
-            reachedEnd = true
             return nil
         }
         guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry = entryPointer else {

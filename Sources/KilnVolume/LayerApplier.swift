@@ -40,9 +40,6 @@ public final class LayerApplier {
     let mode: Mode
     /// Normalized paths this layer created (opaque directories keep these and remove the rest).
     private var createdInLayer = Set<String>()
-    /// Opaque directories seen in this layer (flatten mode applies them as they come, keeping this layer's entries).
-    private var opaqueDirectories = Set<String>()
-    public private(set) var entriesApplied = 0
     /// Inodes this applier created (hard links not counted twice), the unpacked tree's root included.
     public private(set) var inodes: Int64 = 1
     /// Bytes of blocks those inodes use, as `st_blocks * 512` would count them (holes and inline data aside).
@@ -57,7 +54,6 @@ public final class LayerApplier {
     /// Starts the next layer: opaque markers from now on hide only what earlier layers made.
     public func startLayer() {
         createdInLayer.removeAll(keepingCapacity: true)
-        opaqueDirectories.removeAll()
     }
 
     static let whiteoutPrefix = ".wh."
@@ -75,7 +71,6 @@ public final class LayerApplier {
                 return
             }
             try create(entry, path: path, content: content)
-            entriesApplied += 1
             createdInLayer.insert(path)
         } catch let e as Error {
             throw e
@@ -92,7 +87,6 @@ public final class LayerApplier {
                 try writer.makeDirectory(parent.isEmpty ? "." : parent, under: root)
                 try writer.setXattr("trusted.overlay.opaque", value: Array("y".utf8), at: parent.isEmpty ? "." : parent, under: root)
             case .flatten:
-                opaqueDirectories.insert(parent)
                 try hideLowerChildren(of: parent)
             }
             return

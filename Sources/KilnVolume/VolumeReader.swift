@@ -1,6 +1,7 @@
 import Foundation
 import KilnContainerd
 import KilnExt4
+import KilnManifest
 
 /// Reads a baked volume without mounting it: partition table, filesystem, containerd databases.
 public struct VolumeReader {
@@ -24,30 +25,13 @@ public struct VolumeReader {
 
     public init(path: String) throws {
         self.path = path
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw Error.unreadable(path, "cannot open") }
-        defer { try? fh.close() }
-        let head = (try? fh.read(upToCount: 2048)).map(Array.init) ?? []
-        var offset: UInt64 = 0
-        var name: String? = nil
-        if head.count >= 1024, Array(head[512..<520]) == Array("EFI PART".utf8) {
-            // First partition entry: LBA of the entry array at header offset 72.
-            let entriesLBA = head[512 + 72..<512 + 80].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            try? fh.seek(toOffset: entriesLBA * 512)
-            let entry = (try? fh.read(upToCount: 128)).map(Array.init) ?? []
-            if entry.count == 128 {
-                offset = entry[32..<40].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } * 512
-                var units: [UInt16] = []
-                for i in stride(from: 56, to: 128, by: 2) {
-                    let u = UInt16(entry[i]) | UInt16(entry[i + 1]) << 8
-                    if u == 0 { break }
-                    units.append(u)
-                }
-                name = String(decoding: units, as: UTF16.self)
-            }
-        }
-        filesystemOffset = offset
-        partitionName = name
-        do { filesystem = try EXT4Reader(path: path, offset: offset) } catch { throw Error.noFilesystem(path) }
+        // The partition table is read by the manifest module's probe; the filesystem starts at the first
+        // partition, or at byte 0 for a bare filesystem.
+        let probe: VolumeProbe
+        do { probe = try VolumeProbe(path: path) } catch { throw Error.unreadable(path, "\(error)") }
+        filesystemOffset = probe.partition?.start ?? 0
+        partitionName = probe.partition?.name
+        do { filesystem = try EXT4Reader(path: path, offset: filesystemOffset) } catch { throw Error.noFilesystem(path) }
     }
 
     /// The containerd databases under `root` (default `var/lib/containerd`), or nil when there is no containerd root.
