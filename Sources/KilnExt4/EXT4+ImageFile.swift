@@ -129,7 +129,7 @@ extension EXT4 {
     }
 }
 
-@inline(__always) private func Glibc_or_Darwin_close(_ fd: Int32) -> Int32 {
+@inline(__always) func Glibc_or_Darwin_close(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
     return Glibc.close(fd)
     #else

@@ -83,15 +83,19 @@ public enum LayerScanner {
     /// - Parameters:
     ///   - compression: how the blob is compressed.
     ///   - uncompressedLimit: fail when the layer expands beyond this (decompression bombs).
+    ///   - storedSink: receives every stored byte in order, on another thread, as the blob is read (all of it,
+    ///     even when decompression fails part way).
     ///   - consumer: called for every tar entry in order; may read the entry's data. Errors it throws abort the
     ///     scan and are rethrown. Entry data the consumer does not read is still hashed.
     public static func scan(
         _ location: BlobLocation,
         compression: Compression,
         uncompressedLimit: Int64 = .max,
+        storedSink: StoredBytesSink? = nil,
         consumer: ((TarEntry, EntryContent) throws -> Void)? = nil
     ) throws -> LayerReport {
-        let stream = LayerStream(reader: try RangeReader(location), compression: compression, uncompressedLimit: uncompressedLimit)
+        let stream = LayerStream(reader: try RangeReader(location), compression: compression, uncompressedLimit: uncompressedLimit,
+                                 storedSink: storedSink)
         defer { stream.close() }
         var entryCount = 0
         var seen = Set<String>()

@@ -5,18 +5,19 @@ import KilnOCI
 /// One pass over a stored layer blob: reads it once, hashes the stored bytes, decompresses, and hashes the
 /// decompressed bytes (the diffID) as they are handed out.
 ///
-/// Reading, hashing the stored bytes and decompressing run on a producer thread; hashing the decompressed bytes
-/// and parsing the tar run on the caller's thread, so one large layer keeps two cores busy. Memory is a fixed
-/// pool of buffers whatever the layer size.
+/// Reading and hashing the stored bytes run on one thread (``StoredReadAhead``), decompressing on a second, and
+/// hashing the decompressed bytes and parsing the tar on the caller's thread, so one large layer keeps every
+/// core of a small machine busy. Memory is a fixed pool of buffers whatever the layer size.
 final class LayerStream: @unchecked Sendable {
     let compression: Compression
     /// Refuses to expand beyond this many bytes (decompression bombs).
     let uncompressedLimit: Int64
 
     // Producer side. Written only by the producer thread until it posts the end of the stream.
-    private let reader: RangeReader
+    private let source: StoredReadAhead
     private let decompressor: Decompressor
-    let storedHasher = SHA256Hasher()
+    /// sha256 of the stored bytes; final once the stream has ended.
+    var storedHasher: SHA256Hasher { source.hasher }
     private let input: UnsafeMutableRawBufferPointer
     private var inputStart = 0
     private var inputEnd = 0
@@ -50,8 +51,8 @@ final class LayerStream: @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let poolSize = 4
 
-    init(reader: RangeReader, compression: Compression, uncompressedLimit: Int64 = .max) {
-        self.reader = reader
+    init(reader: RangeReader, compression: Compression, uncompressedLimit: Int64 = .max, storedSink: StoredBytesSink? = nil) {
+        self.source = StoredReadAhead(reader: reader, sink: storedSink)
         self.compression = compression
         self.uncompressedLimit = uncompressedLimit
         switch compression {
@@ -95,6 +96,7 @@ final class LayerStream: @unchecked Sendable {
         }
         finished.wait()
         thread = nil
+        source.close()
     }
 
     /// The next decompressed bytes, valid until the following call; empty at the end of the stream.
@@ -105,6 +107,7 @@ final class LayerStream: @unchecked Sendable {
             ended = true
             finished.wait()
             thread = nil
+            source.close()
             if let e = readError { throw e }
             return UnsafeRawBufferPointer(start: nil, count: 0)
         }
@@ -152,20 +155,18 @@ final class LayerStream: @unchecked Sendable {
     private func hashRemainder() throws {
         inputStart = inputEnd
         while !cancelled.isSet {
-            let n = try reader.read(into: input)
+            let n = try source.read(into: input)
             if n == 0 { break }
-            storedHasher.update(UnsafeRawBufferPointer(rebasing: input[0..<n]))
             storedBytes += Int64(n)
         }
     }
 
     private func refill() throws {
         if inputStart == inputEnd && !inputExhausted {
-            let n = try reader.read(into: input)
+            let n = try source.read(into: input)
             if n == 0 {
                 inputExhausted = true
             } else {
-                storedHasher.update(UnsafeRawBufferPointer(rebasing: input[0..<n]))
                 storedBytes += Int64(n)
                 inputStart = 0
                 inputEnd = n
@@ -236,13 +237,12 @@ final class LayerStream: @unchecked Sendable {
             inputEnd = remaining
         }
         guard inputEnd < input.count else { undersized = true; inputExhausted = true; return }
-        let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...]))
+        let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...]))
         if n == 0 {
             inputExhausted = true
             undersized = true
             return
         }
-        storedHasher.update(UnsafeRawBufferPointer(rebasing: input[inputEnd..<(inputEnd + n)]))
         storedBytes += Int64(n)
         inputEnd += n
     }

@@ -45,7 +45,31 @@ final class ImageFile: @unchecked Sendable {
         self.size = UInt64(st.st_size)
     }
 
+    /// Whether ``withBytes(at:count:scratch:_:)`` maps pages instead of copying them; see ``mapPages()``.
+    private(set) var mapsPages = false
+
     deinit { close(fd) }
+
+    /// Lets ``withBytes(at:count:scratch:_:)`` hash the file's pages in place through short-lived read-only
+    /// mappings instead of copying them out. Only for files nothing truncates while they are read: a mapped page
+    /// past a new end of file faults.
+    func mapPages() { mapsPages = true }
+
+    /// Calls `body` with `count` bytes from `offset`: the file's own pages, mapped for the call, when pages are
+    /// mapped and the range lies within the file; otherwise a copy read into `scratch` (zeros past the end of
+    /// the file, as ``read(into:at:)``). Mappings last one call, so memory stays that of one range per thread.
+    func withBytes<T>(at offset: UInt64, count: Int, scratch: UnsafeMutableRawBufferPointer,
+                      _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        let page = UInt64(4096)
+        if mapsPages, count > 0, offset % page == 0, offset <= size, UInt64(count) <= size - offset,
+           let p = mmap(nil, count, PROT_READ, MAP_SHARED, fd, off_t(offset)), p != MAP_FAILED {
+            defer { munmap(p, count) }
+            return try body(UnsafeRawBufferPointer(start: p, count: count))
+        }
+        let region = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<count])
+        try read(into: region, at: offset)
+        return try body(UnsafeRawBufferPointer(region))
+    }
 
     /// Fills `buffer` from `offset`; bytes past the end of the file (a partial last block) read as zeros.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {

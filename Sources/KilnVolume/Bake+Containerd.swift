@@ -12,7 +12,7 @@ extension Bake {
     public static let containerdRoot = "var/lib/containerd"
 
     /// Writes content blobs, one unpacked snapshot per distinct chainID and both databases.
-    func bakeContainerdRoot(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer) throws -> [BakedImage] {
+    func bakeContainerdRoot(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer, clock: inout PhaseClock) throws -> [BakedImage] {
         var model = ContainerdRoot(namespace: recipe.namespace, createdAt: GoTime(unixSeconds: sourceDateEpoch))
         for (image, names) in images {
             do {
@@ -39,8 +39,21 @@ extension Bake {
         try dir(ContainerdRoot.Paths.overlayfs, 0o700, under: root)
         try dir(ContainerdRoot.Paths.snapshots, 0o700, under: root)
 
+        // A layer blob the content store keeps is copied into it while the layer streams: the bytes placed are
+        // the bytes hashed, and the blob is read once.
+        let blobMeta = EXT4.Metadata(permissions: 0o444, time: t)
+        var copied: Set<Digest> = []
+        func blobCopy(for layer: ImageLayer) throws -> BlobCopy? {
+            let digest = layer.descriptor.digest
+            guard !copied.contains(digest), let blob = model.blobs[digest], blob.bytes == nil,
+                  let location = blob.location, location.length == blob.size, blob.size >= 0 else { return nil }
+            copied.insert(digest)
+            return BlobCopy(file: try writer.reserveFile(ContainerdRoot.Paths.blob(digest), size: UInt64(blob.size), metadata: blobMeta, under: root))
+        }
+
         // Unpack each distinct chainID once, from the first image that has it, verifying that layer as it streams.
         var reports: [String: LayerReport] = [:]  // key: image index / layer index
+        var reportOfBlob: [Digest: LayerReport] = [:]
         var sourceOf: [Digest: (Int, Int)] = [:]
         for (i, (image, _)) in images.enumerated() {
             for (j, chainID) in image.chainIDs.enumerated() where sourceOf[chainID] == nil { sourceOf[chainID] = (i, j) }
@@ -49,23 +62,39 @@ extension Bake {
             guard let (i, j) = sourceOf[snapshot.chainID] else { continue }
             let image = images[i].0
             let layer = image.layers[j]
+            let copy = try blobCopy(for: layer)
             _ = try dir("\(ContainerdRoot.Paths.snapshots)/\(snapshot.id)", 0o700, under: root)
             let fs = try dir(ContainerdRoot.Paths.snapshotFS(snapshot.id), 0o755, under: root)
             let applier = LayerApplier(writer: writer, root: fs, mode: .overlay)
-            reports["\(i)/\(j)"] = try streamLayer(layer, of: image, into: applier)
+            let report = try streamLayer(layer, of: image, into: applier, storedSink: copy?.sink)
+            try copy?.check()
+            reports["\(i)/\(j)"] = report
+            reportOfBlob[layer.descriptor.digest] = report
             model.setUsage(snapshot.chainID, inodes: applier.inodes, size: applier.usedBytes)
         }
         // Layers whose snapshot came from another image (the same content, perhaps compressed differently) are
-        // still checked against their own digests.
+        // still checked against their own digests. A blob already read in this bake is not read again: what that
+        // pass found is compared with what this image's manifest and config promise.
         for (i, (image, _)) in images.enumerated() {
             for (j, layer) in image.layers.enumerated() where reports["\(i)/\(j)"] == nil {
-                reports["\(i)/\(j)"] = try verifyOnly(layer, of: image)
+                if let known = reportOfBlob[layer.descriptor.digest] {
+                    let problems = known.problems(against: layer, image: image.displayName)
+                    if !problems.isEmpty { throw Error.verification(problems) }
+                    reports["\(i)/\(j)"] = known
+                    continue
+                }
+                let copy = try blobCopy(for: layer)
+                let report = try verifyOnly(layer, of: image, storedSink: copy?.sink)
+                try copy?.check()
+                reports["\(i)/\(j)"] = report
+                reportOfBlob[layer.descriptor.digest] = report
             }
         }
 
-        // Content blobs in digest order, so the same inputs lay out the same way.
-        let blobMeta = EXT4.Metadata(permissions: 0o444, time: t)
-        for blob in model.blobs.values.sorted(by: { $0.digest < $1.digest }) {
+        clock.end("layers")
+
+        // The remaining content blobs in digest order, so the same inputs lay out the same way.
+        for blob in model.blobs.values.sorted(by: { $0.digest < $1.digest }) where !copied.contains(blob.digest) {
             let path = ContainerdRoot.Paths.blob(blob.digest)
             if let bytes = blob.bytes {
                 try writer.writeFile(path, contents: bytes, metadata: blobMeta, under: root)
@@ -95,19 +124,20 @@ extension Bake {
     }
 
     /// Reads a layer only to check it (its snapshot was unpacked from another image's identical layer).
-    func verifyOnly(_ layer: ImageLayer, of image: ResolvedImage) throws -> LayerReport {
+    func verifyOnly(_ layer: ImageLayer, of image: ResolvedImage, storedSink: StoredBytesSink? = nil) throws -> LayerReport {
         guard let location = try image.store.locate(layer.descriptor.digest) else {
             throw Error.verification([Problem(image: image.displayName, subject: "layer \(layer.index)",
                                               digest: layer.descriptor.digest.description, message: "blob is missing from \(image.store.displayName)")])
         }
-        let report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit)
+        let report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
+                                           storedSink: storedSink)
         let problems = report.problems(against: layer, image: image.displayName)
         if !problems.isEmpty { throw Error.verification(problems) }
         return report
     }
 
-    /// Copies a layer blob into the content store, hashing it again on the way (the source could change
-    /// between the unpacking pass and this copy).
+    /// Copies a blob that was not placed while its layer streamed into the content store, hashing it again on
+    /// the way (the source could change between the unpacking pass and this copy).
     func copyBlob(_ location: BlobLocation, digest: Digest, to path: String, metadata: EXT4.Metadata, under root: EXT4.NodeID,
                   writer: EXT4Writer) throws {
         let reader = try RangeReader(location)
@@ -127,6 +157,40 @@ extension Bake {
         if actual != digest {
             throw Error.verification([Problem(image: location.displayName, subject: "blob", digest: digest.description,
                                               message: "changed while baking", expected: digest.description, actual: actual.description)])
+        }
+    }
+}
+
+/// Places a layer blob's stored bytes into its reserved content-store file as the layer streams.
+///
+/// Called on the layer's reading thread; read by the bake only after the scan has finished.
+final class BlobCopy: @unchecked Sendable {
+    let file: EXT4ReservedFile
+    /// Stored bytes received, including any beyond the reserved size.
+    private(set) var received: UInt64 = 0
+    private(set) var failure: Swift.Error?
+
+    init(file: EXT4ReservedFile) {
+        self.file = file
+    }
+
+    var sink: StoredBytesSink {
+        StoredBytesSink { [self] bytes in receive(bytes) }
+    }
+
+    private func receive(_ bytes: UnsafeRawBufferPointer) {
+        defer { received += UInt64(bytes.count) }
+        // Bytes beyond the reserved size make the layer's size differ from its descriptor, which the scan reports.
+        guard failure == nil, received < file.size else { return }
+        let n = Int(min(UInt64(bytes.count), file.size - received))
+        do { try file.write(UnsafeRawBufferPointer(rebasing: bytes[0..<n]), at: received) } catch { failure = error }
+    }
+
+    /// Throws when the copy could not be written (the scan itself has already vouched for the bytes).
+    func check() throws {
+        if let failure { throw Bake.Error.io("\(failure)") }
+        guard received == file.size else {
+            throw Bake.Error.io("\(file.path): received \(received) of \(file.size) bytes while copying the blob")
         }
     }
 }

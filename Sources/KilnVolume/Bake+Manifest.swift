@@ -45,7 +45,9 @@ extension Bake {
             layout: recipe.layout.rawValue, partition: partition, filesystem: filesystem,
             fileMap: fileMap(result))
         do {
-            _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory, inputs: inputs)
+            // The partial image is kiln's own until it is renamed: nothing truncates it while it is mapped.
+            _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
+                                                 inputs: inputs, hasher: BlockHasher(memoryMapped: true))
         } catch {
             throw Error.io("\(result.manifestPath): \(error)")
         }

@@ -52,6 +52,15 @@ public struct Bake {
         public var imageFileSize: UInt64
         /// The partition table (bottlerocket layout).
         public var partitionTable: GPT?
+        /// Wall time of each phase, in the order they ran.
+        public var phases: [Phase] = []
+    }
+
+    /// The wall time of one phase of a bake.
+    public struct Phase: Sendable, Hashable {
+        /// `layers`, `content`, `filesystem` or `manifest`.
+        public var name: String
+        public var seconds: Double
     }
 
     /// Where Bottlerocket's data partition starts.
@@ -109,6 +118,7 @@ public struct Bake {
 
     /// Runs the bake.
     public func run() throws -> Result {
+        var clock = PhaseClock()
         let images = try resolveImages()
         guard !images.isEmpty else { throw Error.input("the recipe selects no image") }
         switch recipe.layout {
@@ -155,8 +165,9 @@ public struct Bake {
                 baked.append(BakedImage(image: image, names: names, layerReports: reports, snapshotIDs: []))
             }
         case .containerd, .bottlerocket:
-            baked = try bakeContainerdRoot(images, into: writer)
+            baked = try bakeContainerdRoot(images, into: writer, clock: &clock)
         }
+        clock.end(recipe.layout == .rootfs ? "layers" : "content")
         let summary: EXT4Writer.Summary
         do { summary = try writer.close() } catch {
             if case EXT4Writer.Error.doesNotFit = error { throw Error.input("volume.size: \(error)") }
@@ -173,11 +184,15 @@ public struct Bake {
             do { try table.write(to: fd) } catch { throw Error.io("\(partialImage): \(error)") }
         }
 
+        clock.end("filesystem")
+
         let manifestPath = outputDirectory + "/manifest.json"
         let imageSize = ((try? fm.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
-        let result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
+        var result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
                             imageFileSize: imageSize, partitionTable: gpt)
         try writeManifest(result, partialImage: partialImage)
+        clock.end("manifest")
+        result.phases = clock.phases
         do {
             if fm.fileExists(atPath: finalImage) { try fm.removeItem(atPath: finalImage) }
             try fm.moveItem(atPath: partialImage, toPath: finalImage)
@@ -214,7 +229,8 @@ public struct Bake {
     }
 
     /// Streams one layer into the filesystem and checks it against its descriptor and diffID.
-    func streamLayer(_ layer: ImageLayer, of image: ResolvedImage, into applier: LayerApplier) throws -> LayerReport {
+    func streamLayer(_ layer: ImageLayer, of image: ResolvedImage, into applier: LayerApplier,
+                     storedSink: StoredBytesSink? = nil) throws -> LayerReport {
         let name = image.displayName
         guard let location = try image.store.locate(layer.descriptor.digest) else {
             throw Error.verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
@@ -223,7 +239,8 @@ public struct Bake {
         progress?("\(name): layer \(layer.index + 1)/\(image.layers.count) \(layer.descriptor.digest.short) (\(layer.descriptor.size) bytes)")
         let report: LayerReport
         do {
-            report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit) { entry, content in
+            report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
+                                           storedSink: storedSink) { entry, content in
                 try applier.apply(entry, content: content)
             }
         } catch let e as StreamFailure {
@@ -238,5 +255,18 @@ public struct Bake {
         let problems = report.problems(against: layer, image: name)
         if !problems.isEmpty { throw Error.verification(problems) }
         return report
+    }
+}
+
+/// Measures consecutive phases of a bake by wall time.
+struct PhaseClock {
+    private(set) var phases: [Bake.Phase] = []
+    private var last = DispatchTime.now()
+
+    /// Ends the phase that started when the previous one ended.
+    mutating func end(_ name: String) {
+        let now = DispatchTime.now()
+        phases.append(Bake.Phase(name: name, seconds: Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e9))
+        last = now
     }
 }

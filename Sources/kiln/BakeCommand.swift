@@ -107,13 +107,15 @@ struct Bake: AsyncParsableCommand {
             try printJSON(BakeSummary(image: result.imagePath, manifest: result.manifestPath, layout: recipe.layout.rawValue,
                                       imageBytes: result.imageFileSize, filesystemBytes: fs.byteSize,
                                       usedBlocks: fs.usedBlocks, images: result.images.count,
-                                      layers: result.images.reduce(0) { $0 + $1.layerReports.count }, seconds: (seconds * 1000).rounded() / 1000))
+                                      layers: result.images.reduce(0) { $0 + $1.layerReports.count }, seconds: (seconds * 1000).rounded() / 1000,
+                                      phases: Dictionary(result.phases.map { ($0.name, ($0.seconds * 1000).rounded() / 1000) }, uniquingKeysWith: +)))
         } else {
             print("baked \(result.images.count) image\(result.images.count == 1 ? "" : "s") (\(result.images.reduce(0) { $0 + $1.layerReports.count }) layers) into \(result.imagePath)")
             print("  layout      \(recipe.layout.rawValue)")
             print("  filesystem  ext4, \(formatBytes(Int64(fs.byteSize))), \(fs.usedBlocks) of \(fs.blockCount) blocks used, \(fs.inodeCount - fs.freeInodes) inodes, uuid \(fs.uuid)")
             print("  manifest    \(result.manifestPath)")
-            print("  time        \(String(format: "%.2f", seconds)) s")
+            let phases = result.phases.map { "\($0.name) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
+            print("  time        \(String(format: "%.2f", seconds)) s (\(phases))")
         }
     }
 }
@@ -129,4 +131,6 @@ struct BakeSummary: Encodable {
     var images: Int
     var layers: Int
     var seconds: Double
+    /// Wall seconds per phase: layers, content, filesystem, manifest.
+    var phases: [String: Double]
 }

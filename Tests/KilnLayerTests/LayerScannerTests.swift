@@ -145,6 +145,44 @@ import Testing
         #expect(bomb.decompressionError?.contains("limit") == true)
     }
 
+    /// The sink gets the stored bytes exactly once and in order, on the reading thread, for sound blobs and for
+    /// blobs whose decompression fails part way (the stored digest still covers every byte).
+    @Test(arguments: ["sound", "corrupt", "bomb"])
+    func storedSinkReceivesEveryStoredByte(kind: String) throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A layer of several MiB so that the blob spans many read-ahead chunks.
+        try Self.sh("/usr/bin/python3", ["-c", """
+            import tarfile, io, sys, random
+            r = random.Random(11)
+            with tarfile.open(sys.argv[1], 'w') as t:
+                for i in range(40):
+                    data = r.randbytes(r.randint(100_000, 400_000))
+                    f = tarfile.TarInfo(f'f{i}'); f.size = len(data); t.addfile(f, io.BytesIO(data))
+            """, dir + "/big.tar"])
+        try Self.sh("/usr/bin/gzip", ["-nc", dir + "/big.tar"], stdout: dir + "/big.gz")
+        var data = try Data(contentsOf: URL(fileURLWithPath: dir + "/big.gz"))
+        if kind == "corrupt" {
+            data[data.count / 3] ^= 0x55
+            try data.write(to: URL(fileURLWithPath: dir + "/big.gz"))
+        }
+        final class Collected: @unchecked Sendable {
+            var bytes = Data()
+            var calls = 0
+        }
+        let collected = Collected()
+        let sink = StoredBytesSink { chunk in
+            collected.bytes.append(contentsOf: chunk)
+            collected.calls += 1
+        }
+        let report = try LayerScanner.scan(try location(dir + "/big.gz"), compression: .gzip,
+                                           uncompressedLimit: kind == "bomb" ? 1 << 20 : .max, storedSink: sink)
+        #expect(collected.bytes == data)
+        #expect(collected.calls > 1)
+        #expect(report.digest.description == (try Self.sha256sum(dir + "/big.gz")))
+        #expect(report.size == Int64(data.count))
+        if kind == "sound" { #expect(report.streamIsSound) } else { #expect(!report.streamIsSound) }
+    }
+
     @Test func consumerErrorsAbortTheScan() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         struct Stop: Error {}

@@ -24,9 +24,12 @@ struct BlockHasherTests {
         // The layout says which blocks hold data; the hole, the written zeros and the other hole do not count.
         #expect(py.blocks.map { $0[0] } == ["0", "3", "4", "5", "6", "8", "9"])
         for (threads, stripe, skipHoles) in [(1, 64, true), (2, 1, true), (4, 3, false), (3, 2, true), (2, 64, false)] {
-            let hashes = try BlockHasher(threads: threads, fileDigest: true, stripeBlocks: stripe, skipHoles: skipHoles)
-                .hash(path: image.path)
-            expectMatches(hashes, py, "threads \(threads), stripe \(stripe), skipHoles \(skipHoles)")
+            for mapped in [false, true] {
+                let hashes = try BlockHasher(threads: threads, fileDigest: true, stripeBlocks: stripe, skipHoles: skipHoles,
+                                             memoryMapped: mapped)
+                    .hash(path: image.path)
+                expectMatches(hashes, py, "threads \(threads), stripe \(stripe), skipHoles \(skipHoles), mapped \(mapped)")
+            }
         }
         let noFileDigest = try BlockHasher(fileDigest: false).hash(path: image.path)
         #expect(noFileDigest.fileDigest == nil)
@@ -51,6 +54,8 @@ struct BlockHasherTests {
             let py = try pythonReport(path)
             let hashes = try BlockHasher(threads: Int(seed % 3) + 1, stripeBlocks: Int(seed % 4) + 1).hash(path: path)
             expectMatches(hashes, py, "seed \(seed), size \(size)")
+            let mapped = try BlockHasher(threads: Int(seed % 3) + 1, stripeBlocks: Int(seed % 4) + 1, memoryMapped: true).hash(path: path)
+            expectMatches(mapped, py, "seed \(seed), size \(size), mapped")
         }
     }
 

@@ -1,5 +1,8 @@
 # Installs the Debian packages a kiln script needs, only when some are missing.
 # Usage: source scripts/lib/deps.sh; ensure_packages pkg...
+
+# mkfs.ext4, losetup, sgdisk and friends live in sbin, which a non-login shell may leave out of PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;; esac
 ensure_packages() {
     local missing=()
     for p in "$@"; do

@@ -1,7 +1,9 @@
 """Runs commands a number of times and reports the median wall time and peak RSS of each.
 
-Usage: measure.py RUNS NAME -- CMD... [--- NAME -- CMD...]...
+Usage: measure.py RUNS NAME [--before SHELL] -- CMD... [--- NAME [--before SHELL] -- CMD...]...
 Prints one JSON object per command on stdout: {"name", "median", "runs", "rssMiB"}.
+--before runs a shell command ahead of every run, untimed (removing the previous run's output, which on a
+filesystem mounted with `discard` costs seconds, then `sync` so that no run pays for another's writeback).
 """
 import json
 import os
@@ -10,9 +12,11 @@ import sys
 import time
 
 
-def measure(runs, argv):
+def measure(runs, argv, before=None):
     walls, rss = [], []
     for _ in range(runs):
+        if before:
+            subprocess.run(["bash", "-c", before], check=True)
         start = time.monotonic()
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(p.pid, 0)
@@ -39,9 +43,13 @@ def main():
     if cur:
         groups.append(cur)
     for g in groups:
-        name, sep, argv = g[0], g[1], g[2:]
+        name, rest = g[0], g[1:]
+        before = None
+        if rest[0] == "--before":
+            before, rest = rest[1], rest[2:]
+        sep, argv = rest[0], rest[1:]
         assert sep == "--"
-        r = measure(runs, argv)
+        r = measure(runs, argv, before)
         r["name"] = name
         print(json.dumps(r), flush=True)
         print(f"  {name:<30} median {r['median']:7.2f} s   peak RSS {r['rssMiB']:7.1f} MiB   runs {' '.join(f'{w:.2f}' for w in r['runs'])}", file=sys.stderr, flush=True)
