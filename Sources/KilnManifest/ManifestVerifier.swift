@@ -47,9 +47,11 @@ public struct ManifestVerifier: Sendable {
         }
         var fileCheck = VolumeVerification.FileDigestCheck.notChecked
         if let actual = hashes.fileDigest {
-            fileCheck = actual == manifest.volume.sha256 ? .matched : .mismatched
-            if fileCheck == .mismatched {
-                problems.append("image sha256 is \(actual); the manifest says \(manifest.volume.sha256)")
+            if let expected = manifest.volume.sha256 {
+                fileCheck = actual == expected ? .matched : .mismatched
+                if fileCheck == .mismatched { problems.append("image sha256 is \(actual); the manifest says \(expected)") }
+            } else {
+                fileCheck = .notRecorded
             }
         }
 

@@ -13,11 +13,12 @@ public struct ManifestVolume: Sendable, Hashable, Codable {
     public var partition: ManifestPartition?
     /// The filesystem, when known.
     public var filesystem: ManifestFilesystem?
-    /// sha256 of the whole image file, holes read as zeros (what `sha256sum data.img` prints).
-    public var sha256: Digest
+    /// sha256 of the whole image file, holes read as zeros (what `sha256sum data.img` prints); nil when the bake
+    /// left it out (`--no-file-digest`): the block digests identify the content all the same.
+    public var sha256: Digest?
 
     public init(file: String, size: UInt64, layout: String, partition: ManifestPartition? = nil,
-                filesystem: ManifestFilesystem? = nil, sha256: Digest) {
+                filesystem: ManifestFilesystem? = nil, sha256: Digest?) {
         self.file = file
         self.size = size
         self.layout = layout

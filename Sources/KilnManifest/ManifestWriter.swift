@@ -122,14 +122,13 @@ public enum ManifestWriter {
     ///   - image: the finished image file (normally `outputDirectory/data.img`).
     ///   - imageFileName: the name the manifest records for the image, which is expected beside it (default:
     ///     the last component of `image`; give `data.img` when hashing a temporary file renamed afterwards).
-    ///   - hasher: threads and block size; the whole-file digest is always computed.
+    ///   - hasher: threads, block size, and whether to record the whole-file sha256 (`fileDigest`). That digest is
+    ///     sequential, so on a large image it takes longer than every block on all cores.
     @discardableResult
     public static func writeSnapshot(image: String, imageFileName: String? = nil, outputDirectory: String,
                                      inputs: SnapshotInputs, hasher: BlockHasher = BlockHasher()) throws -> SnapshotManifest {
-        var hasher = hasher
-        hasher.fileDigest = true
         let hashes = try hasher.hash(path: image)
-        guard let fileDigest = hashes.fileDigest else { throw BlockHasher.Error.io("no whole-file digest for '\(image)'") }
+        let fileDigest = hashes.fileDigest
         let directory = URL(fileURLWithPath: outputDirectory)
         let sidecar = try BlockDigestFile(hashes).write(to: directory.appendingPathComponent(BlockDigestFile.defaultFileName).path)
         let manifest = SnapshotManifest(

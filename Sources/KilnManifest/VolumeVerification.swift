@@ -49,6 +49,8 @@ public struct VolumeVerification: Sendable, Hashable, Codable {
         case matched, mismatched
         /// Not recomputed: every block matching implies it (the blocks cover every byte of the file).
         case notChecked
+        /// Recomputed, but the manifest records none to compare with (baked with `--no-file-digest`).
+        case notRecorded
     }
 
     /// True when the image is exactly what the manifest describes.
@@ -67,7 +69,7 @@ public struct VolumeVerification: Sendable, Hashable, Codable {
     public var expectedChecksum: String
     public var actualChecksum: String
     public var fileDigest: FileDigestCheck
-    public var expectedFileDigest: Digest
+    public var expectedFileDigest: Digest?
     public var actualFileDigest: Digest?
     /// Bad blocks, ascending.
     public var badRanges: [BadRange]

@@ -42,6 +42,9 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: "containerd namespace for the images (overrides the recipe; default k8s.io, the one kubelet uses).")
     var namespace: String?
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (default: record). It is sequential and starts only once the image is complete, so on a large image it is the longest part of the bake's hashing; the per-block digests identify the content without it, and `kiln verify --file-digest` computes it on demand.")
+    var fileDigest = true
+
     @OptionGroup var report: ReportOptions
 
     func makeRecipe() throws -> Recipe {
@@ -87,6 +90,7 @@ struct Bake: AsyncParsableCommand {
         }
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
+        bake.fileDigest = fileDigest
         bake.progress = { line in Console.progress(line, quiet: quiet) }
         let started = Date()
         let result: KilnVolume.Bake.Result

@@ -143,6 +143,7 @@ struct VerifyVolume {
         case .matched: digest = "file sha256 matches"
         case .mismatched: digest = "file sha256 differs"
         case .notChecked: digest = r.ok ? "file sha256 implied by the blocks (--file-digest recomputes it)" : "file sha256 not recomputed"
+        case .notRecorded: digest = "file sha256 \(r.actualFileDigest.map(\.description) ?? "?") (the manifest records none)"
         }
         let summary = "\(r.actualWritten) written blocks of \(r.blockCount) (\(formatBytes(Int64(r.actualWritten) * Int64(r.blockSize)))), \(digest), \(String(format: "%.2f", seconds)) s"
         if r.ok {
