@@ -61,7 +61,7 @@ public struct Bake {
 
     /// The wall time of one phase of a bake.
     public struct Phase: Sendable, Hashable {
-        /// `layers`, `content`, `filesystem` or `manifest`.
+        /// `layers`, `content` (containerd layouts: metadata blobs and databases), `filesystem` or `manifest`.
         public var name: String
         public var seconds: Double
     }
