@@ -48,7 +48,12 @@ extension Bake {
             guard !copied.contains(digest), let blob = model.blobs[digest], blob.bytes == nil,
                   let location = blob.location, location.length == blob.size, blob.size >= 0 else { return nil }
             copied.insert(digest)
-            return BlobCopy(file: try writer.reserveFile(ContainerdRoot.Paths.blob(digest), size: UInt64(blob.size), metadata: blobMeta, under: root))
+            do {
+                return BlobCopy(file: try writer.reserveFile(ContainerdRoot.Paths.blob(digest), size: UInt64(blob.size), metadata: blobMeta, under: root))
+            } catch let e as EXT4Writer.Error {
+                if case .doesNotFit = e { throw Error.input("volume.size: \(e)") }
+                throw Error.io("\(ContainerdRoot.Paths.blob(digest)): \(e)")
+            }
         }
 
         // Unpack each distinct chainID once, from the first image that has it, verifying that layer as it streams.

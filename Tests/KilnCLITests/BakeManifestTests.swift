@@ -57,4 +57,29 @@ import Testing
             #expect(r.status == 0, "\(r.stderr)")
         }
     }
+
+    /// A layer blob that cannot fit the volume's explicit size is refused before anything is unpacked: exit 2, a
+    /// message naming volume.size, and no image left behind.
+    @Test func blobLargerThanTheVolumeIsAnInputError() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanup(dir) }
+        try run("python3", ["-c", """
+            import tarfile, io, os, sys
+            with tarfile.open(sys.argv[1], 'w') as t:
+                data = os.urandom(14 << 20)
+                i = tarfile.TarInfo('noise'); i.size = len(data); t.addfile(i, io.BytesIO(data))
+            """, dir + "/big.tar"])
+        try run("python3", [packageRoot + "/scripts/lib/mklayout.py", dir + "/layout", "big", "--gzip", dir + "/big.tar"])
+        let r = try run(kilnBinary, ["bake", "-q", "--source", "oci:\(dir)/layout:big", "--size", "12MiB", "-o", dir + "/out"])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("volume.size") && r.stderr.contains("needs"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/data.img"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/.data.img.partial"))
+        // Without the blob in the content store it still does not fit: the layer expands beyond the volume's size,
+        // which the bake refuses as it refuses decompression bombs.
+        let bare = try run(kilnBinary, ["bake", "-q", "--source", "oci:\(dir)/layout:big", "--size", "12MiB", "--no-layer-blobs", "-o", dir + "/out"])
+        #expect(bare.status == 1 || bare.status == 2, "\(bare.stderr)")
+        #expect(bare.stderr.contains("limit of 12582912 bytes"), "\(bare.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/data.img"))
+    }
 }
