@@ -15,10 +15,13 @@ protocol Decompressor: AnyObject {
 /// Errors a compressed stream can raise.
 public enum DecompressionError: Swift.Error, CustomStringConvertible, Equatable {
     case corrupt(Compression, String)
+    /// The stream expands beyond the limit the caller set (a decompression bomb, or more than the volume holds).
+    case exceedsLimit(Compression, limit: Int64)
 
     public var description: String {
         switch self {
         case .corrupt(let c, let detail): return "\(c) stream is corrupt: \(detail)"
+        case .exceedsLimit(let c, let limit): return "\(c) stream expands beyond the limit of \(limit) bytes"
         }
     }
 }

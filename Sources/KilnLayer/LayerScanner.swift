@@ -23,6 +23,8 @@ public struct LayerReport: Sendable, Codable, Hashable {
     /// The tar stops after its last entry without padding or end-of-archive blocks (accepted, as Go's
     /// archive/tar accepts it; the diffID covers the bytes as stored).
     public var missingEndOfArchive: Bool = false
+    /// Decompression stopped at the caller's limit (``decompressionError`` says so too).
+    public var exceededLimit: Bool = false
 
     /// True when the stream itself is sound (digests aside).
     public var streamIsSound: Bool {
@@ -60,6 +62,8 @@ public struct LayerReport: Sendable, Codable, Hashable {
 public struct StreamFailure: Swift.Error, CustomStringConvertible {
     public var entry: String
     public var detail: String
+    /// The stream stopped at the caller's limit on its decompressed size.
+    public var exceededLimit: Bool = false
     public var description: String { "tar entry '\(entry)': \(detail)" }
 }
 
@@ -123,7 +127,9 @@ public enum LayerScanner {
                         // cause worth naming, not the short read the consumer saw.
                         stream.close()
                         if let broken = stream.decompressionError {
-                            throw StreamFailure(entry: entry.path, detail: "\(broken.error)")
+                            var failure = StreamFailure(entry: entry.path, detail: "\(broken.error)")
+                            if case .exceedsLimit = broken.error { failure.exceededLimit = true }
+                            throw failure
                         }
                         throw error
                     }
@@ -153,7 +159,8 @@ public enum LayerScanner {
             trailingData: stream.trailingData || trailingTar,
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
             tarError: truncatedTar ? nil : tarError,
-            missingEndOfArchive: missingEnd
+            missingEndOfArchive: missingEnd,
+            exceededLimit: { if case .exceedsLimit = stream.decompressionError?.error { return true } else { return false } }()
         )
     }
 }

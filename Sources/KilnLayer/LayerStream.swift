@@ -222,7 +222,7 @@ final class LayerStream: @unchecked Sendable {
     private func account(_ n: Int) throws -> Int {
         produced += Int64(n)
         if produced > uncompressedLimit {
-            decompressionError = (storedBytes, .corrupt(compression, "expands beyond the limit of \(uncompressedLimit) bytes"))
+            decompressionError = (storedBytes, .exceedsLimit(compression, limit: uncompressedLimit))
             return 0
         }
         return n

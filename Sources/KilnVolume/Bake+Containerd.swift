@@ -136,6 +136,7 @@ extension Bake {
         }
         let report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
                                            storedSink: storedSink)
+        if report.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
         let problems = report.problems(against: layer, image: image.displayName)
         if !problems.isEmpty { throw Error.verification(problems) }
         return report

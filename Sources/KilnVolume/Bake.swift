@@ -247,6 +247,7 @@ public struct Bake {
                 try applier.apply(entry, content: content)
             }
         } catch let e as StreamFailure {
+            if e.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
             throw Error.verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
                                               message: e.description)])
         } catch let e as LayerApplier.Error {
@@ -255,9 +256,17 @@ public struct Bake {
             if case .doesNotFit = e { throw Error.input("volume.size: \(e)") }
             throw Error.io("\(name): layer \(layer.index): \(e)")
         }
+        if report.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
         let problems = report.problems(against: layer, image: name)
         if !problems.isEmpty { throw Error.verification(problems) }
         return report
+    }
+
+    /// A layer stopped at the decompression limit: when that limit is the recipe's explicit volume size, the
+    /// layer is not a bomb but too large for the volume asked for, which is the recipe's to fix (exit 2).
+    func volumeTooSmall(for layer: ImageLayer, of image: ResolvedImage) -> Error? {
+        guard uncompressedLimit == nil, case .bytes(let n) = recipe.size else { return nil }
+        return Error.input("volume.size: \(image.displayName) layer \(layer.index) \(layer.descriptor.digest) expands beyond \(n) bytes: it does not fit in the volume asked for (give a larger size, or auto)")
     }
 }
 

@@ -227,6 +227,12 @@ final class Mount {
         let u = try Tools.run("umount", [dir])
         _ = try? Tools.run("losetup", ["-d", device])
         guard u.status == 0 else { throw MountFailed(message: "umount: \(u.output)") }
+        // A mount namespace made while the filesystem was mounted (runc's, when containerd tests run alongside)
+        // keeps its own reference: the filesystem is only shut down, and its journal clean, once that is gone
+        // too. The loop device detaches at that moment, so wait for it before anyone reads the image.
+        let backing = "/sys/block/\(URL(fileURLWithPath: device).lastPathComponent)/loop/backing_file"
+        let deadline = Date().addingTimeInterval(60)
+        while FileManager.default.fileExists(atPath: backing), Date() < deadline { usleep(100_000) }
     }
 
     deinit { try? unmount() }

@@ -143,6 +143,8 @@ import Testing
         // A decompression bomb stops at the limit.
         let bomb = try LayerScanner.scan(try location(dir + "/l.gz"), compression: .gzip, uncompressedLimit: 4096)
         #expect(bomb.decompressionError?.contains("limit") == true)
+        #expect(bomb.exceededLimit)
+        #expect(!flip.exceededLimit && !short.exceededLimit)
     }
 
     /// The sink gets the stored bytes exactly once and in order, on the reading thread, for sound blobs and for
