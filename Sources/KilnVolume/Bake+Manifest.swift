@@ -47,7 +47,7 @@ extension Bake {
         do {
             // The partial image is kiln's own until it is renamed: nothing truncates it while it is mapped.
             _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
-                                                 inputs: inputs, hasher: BlockHasher(fileDigest: fileDigest, memoryMapped: true))
+                                                 inputs: inputs, hasher: BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true))
         } catch {
             throw Error.io("\(result.manifestPath): \(error)")
         }

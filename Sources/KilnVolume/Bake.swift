@@ -16,9 +16,6 @@ public struct Bake {
     public var sourceDateEpoch: Int64
     /// Refuse layers that expand beyond this many bytes (decompression bombs); nil: the explicit volume size, or 1 TiB.
     public var uncompressedLimit: Int64?
-    /// Whether the manifest records the sha256 of the whole image file. It is sequential and can only start
-    /// once the image is complete, so on a large image it is the longest part of a bake's hashing.
-    public var fileDigest = true
     public var progress: (@Sendable (String) -> Void)?
 
     public init(recipe: Recipe, outputDirectory: String, sourceDateEpoch: Int64, progress: (@Sendable (String) -> Void)? = nil) {

@@ -74,6 +74,10 @@ public final class LayerApplier {
             createdInLayer.insert(path)
         } catch let e as Error {
             throw e
+        } catch let e as EXT4Writer.Error {
+            // A full filesystem is the volume's size, not this entry's fault: the bake names volume.size.
+            if case .doesNotFit = e { throw e }
+            throw Error.entryFailed(entry: entry.path, underlying: "\(e)")
         } catch {
             throw Error.entryFailed(entry: entry.path, underlying: "\(error)")
         }

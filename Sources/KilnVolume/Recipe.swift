@@ -47,6 +47,10 @@ public struct Recipe: Sendable {
     public var size: VolumeSize
     public var keepLayerBlobs: Bool
     public var namespace: String
+    /// Whether the manifest records the sha256 of the whole image file (`manifest.fileDigest`, default true).
+    /// It is sequential and can only start once the image is complete, so on a large image it is the longest
+    /// part of a bake's hashing; the block digests identify the content without it.
+    public var fileDigest = true
     /// sha256 of the recipe file as written (nil for recipes built from command-line options).
     public var digest: Digest?
     /// Where relative source paths are looked up when they do not exist from the working directory.
@@ -97,7 +101,7 @@ public struct Recipe: Sendable {
             case .unreadable(let p, let e): return "\(p): cannot read recipe: \(e)"
             case .malformed(let p, let e): return "\(p): malformed recipe: \(e)"
             case .invalid(let key, let e): return "recipe \(key): \(e)"
-            case .unknownKey(let p, let k): return "\(p): unknown recipe key '\(k)' (known: name, platform, platforms, images, volume, plan)"
+            case .unknownKey(let p, let k): return "\(p): unknown recipe key '\(k)' (known: name, platform, platforms, images, volume, manifest, plan)"
             }
         }
     }
@@ -108,6 +112,11 @@ public struct Recipe: Sendable {
         var platforms: [String]?
         var images: [Image]?
         var volume: Volume?
+        var manifest: ManifestOptions?
+    }
+
+    private struct ManifestOptions: Decodable {
+        var fileDigest: Bool?
     }
 
     public init(name: String, platforms: [Platform], images: [Image], layout: Layout, size: VolumeSize,
@@ -131,7 +140,7 @@ public struct Recipe: Sendable {
         let file: File
         do {
             if let top = try Yams.load(yaml: text) as? [String: Any] {
-                for key in top.keys where !["name", "platform", "platforms", "images", "volume", "plan"].contains(key) {
+                for key in top.keys where !["name", "platform", "platforms", "images", "volume", "manifest", "plan"].contains(key) {
                     throw Error.unknownKey(path, key)
                 }
             } else {
@@ -161,6 +170,7 @@ public struct Recipe: Sendable {
             size: try VolumeSize(parsing: volume?.size ?? "auto"),
             keepLayerBlobs: volume?.keepLayerBlobs ?? true,
             namespace: volume?.namespace ?? "k8s.io")
+        self.fileDigest = file.manifest?.fileDigest ?? true
         self.digest = SHA256Hasher.hash(Array(data))
         self.baseDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         for (i, image) in images.enumerated() where image.source.isEmpty {

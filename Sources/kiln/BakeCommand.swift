@@ -42,8 +42,8 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: "containerd namespace for the images (overrides the recipe; default k8s.io, the one kubelet uses).")
     var namespace: String?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (default: record). It is sequential and starts only once the image is complete, so on a large image it is the longest part of the bake's hashing; the per-block digests identify the content without it, and `kiln verify --file-digest` computes it on demand.")
-    var fileDigest = true
+    @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (overrides the recipe's manifest.fileDigest; default: record). It is sequential and starts only once the image is complete, so on a large image it is the longest part of the bake's hashing; the per-block digests identify the content without it, and `kiln verify --file-digest` computes it on demand.")
+    var fileDigest: Bool?
 
     @OptionGroup var report: ReportOptions
 
@@ -67,6 +67,7 @@ struct Bake: AsyncParsableCommand {
             do { recipe.size = try Recipe.VolumeSize(parsing: size) } catch { throw CLIFailure.input("--size: '\(size)' is not a size (auto, 20GiB, 500MB)") }
         }
         if let layerBlobs { recipe.keepLayerBlobs = layerBlobs }
+        if let fileDigest { recipe.fileDigest = fileDigest }
         if let namespace {
             guard !namespace.isEmpty, namespace.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else {
                 throw CLIFailure.input("--namespace: '\(namespace)' is not a valid containerd namespace")
@@ -90,7 +91,6 @@ struct Bake: AsyncParsableCommand {
         }
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
-        bake.fileDigest = fileDigest
         bake.progress = { line in Console.progress(line, quiet: quiet) }
         let started = Date()
         let result: KilnVolume.Bake.Result

@@ -87,4 +87,30 @@ import Testing
         // kiln verify of the same layout is not bounded by any volume: the layer is sound.
         #expect(try kiln("verify", "oci:\(dir)/layout:big").status == 0)
     }
+
+    /// The recipe can leave the digest out too (`manifest.fileDigest: false`); the command line overrides it.
+    @Test func recipeDecidesAndTheCommandLineOverrides() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanup(dir) }
+        let recipe = dir + "/recipe.yaml"
+        try """
+            name: nodigest
+            platform: linux/amd64
+            images:
+              - source: oci:\(fixtures)/example-oci:app:v1
+            manifest:
+              fileDigest: false
+            """.write(toFile: recipe, atomically: true, encoding: .utf8)
+        let env = ["SOURCE_DATE_EPOCH": "1700000000"]
+        #expect(try run(kilnBinary, ["bake", "-q", recipe, "-o", dir + "/a"], environment: env).status == 0)
+        #expect((try Self.json(dir + "/a/manifest.json")["volume"] as? [String: Any])?["sha256"] == nil)
+        #expect(try run(kilnBinary, ["bake", "-q", recipe, "--file-digest", "-o", dir + "/b"], environment: env).status == 0)
+        let sum = String(try run("sha256sum", [dir + "/b/data.img"]).stdout.prefix(64))
+        #expect((try Self.json(dir + "/b/manifest.json")["volume"] as? [String: Any])?["sha256"] as? String == "sha256:" + sum)
+        // A misspelt section is an input error, not silently ignored.
+        try String(contentsOfFile: recipe, encoding: .utf8).replacingOccurrences(of: "manifest:", with: "manifests:")
+            .write(toFile: recipe, atomically: true, encoding: .utf8)
+        let bad = try run(kilnBinary, ["bake", "-q", recipe, "-o", dir + "/c"], environment: env)
+        #expect(bad.status == 2 && bad.stderr.contains("unknown recipe key 'manifests'"), "\(bad.stderr)")
+    }
 }
