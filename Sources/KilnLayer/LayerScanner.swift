@@ -127,9 +127,7 @@ public enum LayerScanner {
                         // cause worth naming, not the short read the consumer saw.
                         stream.close()
                         if let broken = stream.decompressionError {
-                            var failure = StreamFailure(entry: entry.path, detail: "\(broken.error)")
-                            if case .exceedsLimit = broken.error { failure.exceededLimit = true }
-                            throw failure
+                            throw StreamFailure(entry: entry.path, detail: "\(broken.error)", exceededLimit: stream.exceededLimit)
                         }
                         throw error
                     }
@@ -160,7 +158,7 @@ public enum LayerScanner {
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
             tarError: truncatedTar ? nil : tarError,
             missingEndOfArchive: missingEnd,
-            exceededLimit: { if case .exceedsLimit = stream.decompressionError?.error { return true } else { return false } }()
+            exceededLimit: stream.exceededLimit
         )
     }
 }

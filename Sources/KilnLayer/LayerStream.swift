@@ -85,6 +85,12 @@ final class LayerStream: @unchecked Sendable {
     /// True once decompression failed (only meaningful after the end of the stream).
     var failed: Bool { decompressionError != nil }
 
+    /// True when decompression stopped at ``uncompressedLimit``.
+    var exceededLimit: Bool {
+        if case .exceedsLimit = decompressionError?.error { return true }
+        return false
+    }
+
     /// Stops the producer and waits for it; safe to call more than once.
     func close() {
         guard thread != nil else { return }
