@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
+        .library(name: "KilnCore", targets: ["KilnCore"]),
         .library(name: "KilnDigest", targets: ["KilnDigest"]),
+        .library(name: "KilnDisk", targets: ["KilnDisk"]),
         .library(name: "KilnOCI", targets: ["KilnOCI"]),
         .library(name: "KilnLayer", targets: ["KilnLayer"]),
         .library(name: "KilnExt4", targets: ["KilnExt4"]),
@@ -18,7 +20,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
@@ -28,34 +29,30 @@ let package = Package(
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        .target(name: "KilnDigest", dependencies: ["COpenSSL"]),
-        .target(
-            name: "KilnOCI",
-            dependencies: ["KilnDigest", "CArchive"]
-        ),
-        .target(
-            name: "KilnLayer",
-            dependencies: ["KilnDigest", "KilnOCI", "CArchive", "CZstd", "CISAL"]
-        ),
-        .target(name: "KilnExt4", dependencies: ["KilnDigest", "CISAL"]),
-        .target(name: "KilnBolt"),
-        .target(name: "KilnPlan"),
-        .target(name: "KilnManifest", dependencies: ["KilnDigest"]),
-        .target(name: "KilnContainerd", dependencies: ["KilnDigest", "KilnOCI", "KilnBolt"]),
+        // What every module shares: exit statuses, the quantity parser, the version.
+        .target(name: "KilnCore"),
+        .target(name: "KilnDigest", dependencies: ["KilnCore", "COpenSSL"]),
+        .target(name: "KilnOCI", dependencies: ["KilnCore", "KilnDigest", "CArchive"]),
+        .target(name: "KilnLayer", dependencies: ["KilnCore", "KilnDigest", "KilnOCI", "CArchive", "CZstd", "CISAL"]),
+        .target(name: "KilnExt4", dependencies: ["KilnCore", "KilnDigest", "CISAL"]),
+        .target(name: "KilnBolt", dependencies: ["KilnCore"]),
+        .target(name: "KilnDisk", dependencies: ["KilnCore", "KilnExt4"]),
+        .target(name: "KilnPlan", dependencies: ["KilnCore"]),
+        .target(name: "KilnManifest", dependencies: ["KilnCore", "KilnDigest", "KilnDisk"]),
+        .target(name: "KilnContainerd", dependencies: ["KilnCore", "KilnDigest", "KilnOCI", "KilnBolt", "KilnExt4"]),
         .target(
             name: "KilnVolume",
             dependencies: [
-                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnManifest", "KilnContainerd",
-                .product(name: "Yams", package: "Yams"),
+                "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnDisk", "KilnManifest", "KilnContainerd",
+                "KilnBolt", "KilnPlan", .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnBolt", "KilnPlan", "KilnManifest", "KilnVolume", "KilnContainerd",
+                "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnDisk", "KilnPlan", "KilnManifest",
+                "KilnVolume", "KilnContainerd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
 
@@ -64,10 +61,12 @@ let package = Package(
         .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnOCI", "KilnDigest"]),
         .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4"]),
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt"]),
-        .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan"]),
-        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest"]),
+        .testTarget(name: "KilnCoreTests", dependencies: ["KilnCore"]),
+        .testTarget(name: "KilnDiskTests", dependencies: ["KilnDisk", "KilnExt4", "KilnCore"]),
+        .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan", "KilnCore"]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest", "KilnDisk"]),
         .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest"]),
-        .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest"]),
+        .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).

@@ -43,8 +43,11 @@ extension EXT4 {
         static let signedHashFlag: UInt32 = 0x1
 
         var blockSize: Int { 1024 << Int(logBlockSize) }
+        /// Overflow-safe: a damaged superblock must give a wrong count, not a trap.
         var groupCount: UInt64 {
-            (blocksCount - UInt64(firstDataBlock) + UInt64(blocksPerGroup) - 1) / UInt64(blocksPerGroup)
+            guard blocksPerGroup > 0, blocksCount > UInt64(firstDataBlock) else { return 0 }
+            let span = blocksCount - UInt64(firstDataBlock)
+            return span / UInt64(blocksPerGroup) + (span % UInt64(blocksPerGroup) == 0 ? 0 : 1)
         }
         var hasMetadataChecksums: Bool { featureROCompat & ROCompat.metadataCsum != 0 }
         var is64Bit: Bool { featureIncompat & Incompat.bit64 != 0 }

@@ -95,9 +95,7 @@ public final class EXT4Reader: @unchecked Sendable {
             file = try EXT4.ImageFile(path: path, offset: offset, writable: false)
             let raw = try file.read(atByte: 1024, count: 1024)
             sb = EXT4.Superblock.decode(raw)
-            guard sb.magic == EXT4.superblockMagic, sb.logBlockSize <= 6, sb.blocksPerGroup > 0, sb.inodesPerGroup > 0 else {
-                throw Error.notExt4(path: path)
-            }
+            guard let facts = Info(sb) else { throw Error.notExt4(path: path) }
             if sb.featureIncompat & EXT4.Incompat.inlineData != 0 { throw Error.unsupported("inline_data") }
             if sb.featureIncompat & (EXT4.Incompat.encrypt | EXT4.Incompat.casefold) != 0 {
                 throw Error.unsupported("encryption or casefold")
@@ -118,15 +116,7 @@ public final class EXT4Reader: @unchecked Sendable {
                 i += 1
             }
             descriptors = ds
-            let u = sb.uuid.map { String(Int($0) + 0x100, radix: 16).dropFirst() }.joined()
-            let uuid = [u.prefix(8), u.dropFirst(8).prefix(4), u.dropFirst(12).prefix(4), u.dropFirst(16).prefix(4), u.dropFirst(20)]
-                .joined(separator: "-")
-            info = Info(
-                blockSize: blockSize, blockCount: sb.blocksCount, freeBlocks: sb.freeBlocksCount,
-                inodeCount: sb.inodesCount, freeInodes: sb.freeInodesCount, inodesPerGroup: sb.inodesPerGroup,
-                groupCount: groups, uuid: uuid,
-                volumeName: String(decoding: sb.volumeName.prefix { $0 != 0 }, as: UTF8.self),
-                featureCompat: sb.featureCompat, featureIncompat: sb.featureIncompat, featureROCompat: sb.featureROCompat)
+            info = facts
         } catch EXT4.ImageFile.Failure.open(let p, let e) {
             throw Error.cannotOpen(path: p, errno: e)
         } catch EXT4.ImageFile.Failure.io(let op, let p, let e) {
@@ -183,4 +173,34 @@ public final class EXT4Reader: @unchecked Sendable {
 
     /// Whether inode `ino`'s checksum verifies (always true without metadata_csum).
     public func inodeChecksumIsValid(_ ino: UInt32) throws -> Bool { try inode(ino).checksumOK }
+}
+
+extension EXT4Reader.Info {
+    /// `ext4` (extents), `ext3` (a journal) or `ext2`, as blkid names the generation.
+    public var generation: String {
+        if featureIncompat & EXT4.Incompat.extents != 0 { return "ext4" }
+        return featureCompat & EXT4.Compat.hasJournal != 0 ? "ext3" : "ext2"
+    }
+
+    /// The facts of an ext2/3/4 superblock (the 1024 bytes at byte 1024 of the filesystem), or nil when
+    /// the bytes are not one: wrong magic, a block size beyond 64 KiB, or zero blocks or inodes per group.
+    public init?(superblock raw: [UInt8]) {
+        guard raw.count >= 1024 else { return nil }
+        self.init(EXT4.Superblock.decode(raw))
+    }
+
+    init?(_ sb: EXT4.Superblock) {
+        guard sb.magic == EXT4.superblockMagic, sb.logBlockSize <= 6, sb.blocksPerGroup > 0, sb.inodesPerGroup > 0 else {
+            return nil
+        }
+        let u = sb.uuid.map { String(Int($0) + 0x100, radix: 16).dropFirst() }.joined()
+        let uuid = [u.prefix(8), u.dropFirst(8).prefix(4), u.dropFirst(12).prefix(4), u.dropFirst(16).prefix(4), u.dropFirst(20)]
+            .joined(separator: "-")
+        self.init(
+            blockSize: sb.blockSize, blockCount: sb.blocksCount, freeBlocks: sb.freeBlocksCount,
+            inodeCount: sb.inodesCount, freeInodes: sb.freeInodesCount, inodesPerGroup: sb.inodesPerGroup,
+            groupCount: sb.groupCount, uuid: uuid,
+            volumeName: String(decoding: sb.volumeName.prefix { $0 != 0 }, as: UTF8.self),
+            featureCompat: sb.featureCompat, featureIncompat: sb.featureIncompat, featureROCompat: sb.featureROCompat)
+    }
 }

@@ -15,12 +15,15 @@ protocol Decompressor: AnyObject {
 /// Errors a compressed stream can raise.
 public enum DecompressionError: Swift.Error, CustomStringConvertible, Equatable {
     case corrupt(Compression, String)
+    /// Bytes after the last complete frame that do not start another one.
+    case trailingData(Compression, String)
     /// The stream expands beyond the limit the caller set (a decompression bomb, or more than the volume holds).
     case exceedsLimit(Compression, limit: Int64)
 
     public var description: String {
         switch self {
         case .corrupt(let c, let detail): return "\(c) stream is corrupt: \(detail)"
+        case .trailingData(let c, let detail): return "\(c) stream has trailing data after its last frame (\(detail))"
         case .exceedsLimit(let c, let limit): return "\(c) stream expands beyond the limit of \(limit) bytes"
         }
     }
@@ -113,7 +116,7 @@ final class ZstdDecompressor: Decompressor {
         if ZSTD_isError(rc) != 0 {
             let name = String(cString: ZSTD_getErrorName(rc))
             if frameDone && inBuf.pos == 0 && sawInput {
-                throw DecompressionError.corrupt(.zstd, "trailing data after the last frame (\(name.lowercased()))")
+                throw DecompressionError.trailingData(.zstd, name.lowercased())
             }
             throw DecompressionError.corrupt(.zstd, name.lowercased())
         }

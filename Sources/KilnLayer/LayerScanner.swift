@@ -106,6 +106,7 @@ public enum LayerScanner {
         var duplicates: [String] = []
         var duplicateCount = 0
         var tarError: String? = nil
+        var truncatedTar = false
         var trailingTar = false
         var missingEnd = false
 
@@ -140,11 +141,10 @@ public enum LayerScanner {
             _ = try stream.drain()
             if !stream.failed {
                 // A tar that fails where its stream ends is cut short; one that fails before is corrupt.
-                tarError = stream.uncompressedBytes == before ? "truncated: \(e.description)" : e.description
+                if stream.uncompressedBytes == before { truncatedTar = true } else { tarError = e.description }
             }
         }
 
-        let truncatedTar = tarError.map { $0.lowercased().contains("truncated") || $0.lowercased().contains("premature end") } ?? false
         return LayerReport(
             digest: stream.storedHasher.finalize(),
             size: stream.storedBytes,
@@ -156,7 +156,7 @@ public enum LayerScanner {
             undersized: stream.undersized || truncatedTar,
             trailingData: stream.trailingData || trailingTar,
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
-            tarError: truncatedTar ? nil : tarError,
+            tarError: tarError,
             missingEndOfArchive: missingEnd,
             exceededLimit: stream.exceededLimit
         )

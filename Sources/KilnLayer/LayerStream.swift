@@ -208,7 +208,7 @@ final class LayerStream: @unchecked Sendable {
             do {
                 result = try decompressor.process(input: available, output: output)
             } catch let e as DecompressionError {
-                if case .corrupt(_, let detail) = e, detail.hasPrefix("trailing data") {
+                if case .trailingData = e {
                     trailingData = true
                 } else {
                     decompressionError = (storedBytes, e)

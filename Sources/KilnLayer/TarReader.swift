@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import KilnCore
 
 /// Reads tar entries with libarchive from the decompressed bytes of a ``LayerStream`` (no second decompression:
 /// libarchive sees a plain tar).
@@ -18,8 +19,12 @@ final class TarReader {
         return b
     }()
 
-    enum Failure: Swift.Error, CustomStringConvertible {
+    /// libarchive refused the tar; its message is kept for the user, never read to classify the failure.
+    enum Failure: KilnError {
         case tar(String)
+
+        var exitStatus: ExitStatus { .verificationFailed }
+
         var description: String {
             switch self {
             case .tar(let m): return m

@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnDisk
 
 /// What ``BlockHasher`` found in an image file.
 public struct BlockHashes: Sendable, Hashable {

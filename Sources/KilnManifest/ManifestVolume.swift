@@ -1,4 +1,5 @@
 import KilnDigest
+import KilnDisk
 
 /// The image file of a baked volume.
 public struct ManifestVolume: Sendable, Hashable, Codable {
@@ -82,5 +83,22 @@ public struct ManifestFilesystem: Sendable, Hashable, Codable {
         self.inodeCount = inodeCount
         self.usedBlocks = usedBlocks
         self.usedInodes = usedInodes
+    }
+}
+
+extension ManifestPartition {
+    /// The partition a probe of the image found.
+    public init(_ probed: VolumeProbe.Partition) {
+        self.init(number: probed.number, start: probed.start, size: probed.size, typeGUID: probed.typeGUID,
+                  uniqueGUID: probed.uniqueGUID, name: probed.name, diskGUID: probed.diskGUID)
+    }
+}
+
+extension ManifestFilesystem {
+    /// The filesystem a probe of the image found.
+    public init(_ probed: VolumeProbe.Filesystem) {
+        self.init(type: probed.type, offset: probed.offset, uuid: probed.uuid, label: probed.label,
+                  blockSize: probed.blockSize, blockCount: probed.blockCount, inodeCount: probed.inodeCount,
+                  usedBlocks: probed.usedBlocks, usedInodes: probed.usedInodes)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// When nodes are asked for, and when EC2 actually launches them.
 public enum Arrivals {

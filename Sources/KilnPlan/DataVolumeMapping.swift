@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// The block device mappings that put a baked snapshot on Bottlerocket's data disk (`/dev/xvdb`) and keep
 /// the OS disk (`/dev/xvda`) explicit: listing only the data disk makes Karpenter drop its defaults for the

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// EFS throughput modes and the read limits that follow from them.
 public enum EFSMode: String, Sendable, Codable, CaseIterable {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// Fast Snapshot Restore's volume creation credits: one bucket per snapshot per Availability Zone, each
 /// volume created consumes one credit, a volume gets FSR only if at least one credit is in the bucket.

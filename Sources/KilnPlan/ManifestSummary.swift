@@ -50,6 +50,16 @@ public struct ManifestSummary: Sendable, Hashable, Decodable {
         }
     }
 
+    /// Reads and decodes a manifest file named by `label` (an option or recipe key), errors typed for their exit code.
+    public static func load(path: String, as label: String) throws -> ManifestSummary {
+        do {
+            return try load(path: path)
+        } catch let error as Error {
+            if case .unreadable = error { throw PlanError.unreadable(error.description) }
+            throw PlanError.invalidInput("\(label): \(error.description)")
+        }
+    }
+
     /// Reads and decodes a manifest file.
     public static func load(path: String) throws -> ManifestSummary {
         guard FileManager.default.fileExists(atPath: path) else { throw Error.missing(path) }

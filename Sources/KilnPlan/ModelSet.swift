@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// The model files every node loads from EFS.
 public struct ModelSet: Sendable, Hashable, Codable {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// Which volume initialization the plan uses.
 public enum RateChoice: Sendable, Hashable {
@@ -8,15 +9,22 @@ public enum RateChoice: Sendable, Hashable {
     /// No provisioned rate: EBS's default lazy initialization (the plan uses the pessimistic end).
     case lazy
 
-    /// Parses `auto`, `default`/`lazy` or an integer 100..300.
+    /// Parses `auto`, `default`/`lazy`, or a provisioned rate: a bare integer 100..300 is MiB/s (the unit of
+    /// EC2's `VolumeInitializationRate`); with a unit it is any rate ``Quantity`` reads (`300MiB/s`), which must
+    /// come to whole MiB/s.
     public init(parsing text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         switch t {
         case "auto": self = .auto
         case "default", "lazy", "none": self = .lazy
         default:
-            let digits = t.hasSuffix("mib/s") ? String(t.dropLast(5)).trimmingCharacters(in: .whitespaces) : t
-            guard let value = Int(digits) else { throw ProvisionedRate.Error.invalidRate(text) }
+            if let value = Int(t) {
+                self = .provisioned(try ProvisionedRate(mibPerSecond: value))
+                return
+            }
+            let mib: Double
+            do { mib = try ByteRate(parsing: text).mibPerSecond } catch { throw ProvisionedRate.Error.invalidRate(text) }
+            guard mib == mib.rounded(), let value = Int(exactly: mib) else { throw ProvisionedRate.Error.invalidRate(text) }
             self = .provisioned(try ProvisionedRate(mibPerSecond: value))
         }
     }
@@ -128,12 +136,14 @@ public struct PlanInput: Sendable {
     }
 }
 
+/// Why a plan cannot be made: an input that does not read (exit 2) or a file that cannot be read (exit 3).
 public enum PlanError: Swift.Error, CustomStringConvertible, Equatable {
     case invalidInput(String)
+    case unreadable(String)
 
     public var description: String {
         switch self {
-        case .invalidInput(let message): return message
+        case .invalidInput(let message), .unreadable(let message): return message
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 extension PlanReport {
     /// A standalone SVG timeline: lanes for the EBS initialization and every EFS stream of the typical and

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 extension PlanReport {
     /// The readable report: inputs, per-phase timeline of a typical and the slowest node, fleet percentiles,

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// Runs every model for a ``PlanInput`` and assembles the ``PlanReport``.
 public enum Planner {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// EBS Provisioned Rate for Volume Initialization: a volume created from a snapshot downloads the snapshot's
 /// written blocks at a fixed rate of 100-300 MiB/s, so it is fully initialized after

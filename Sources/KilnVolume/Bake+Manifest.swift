@@ -1,16 +1,15 @@
 import Foundation
 import KilnContainerd
+import KilnCore
+import KilnDisk
 import KilnDigest
 import KilnManifest
 import KilnOCI
 
 extension Bake {
-    /// The kiln version recorded in manifests.
-    public static let toolVersion = "0.1.0"
-
     /// Hashes the finished image once (every 512 KiB block on all cores, and the whole file) and writes
     /// `manifest.json` and its block-digest sidecar beside it, atomically.
-    func writeManifest(_ result: Result, partialImage: String) throws {
+    func writeManifest(_ result: Result, partialImage: String) throws(Error) {
         let fs = result.filesystem
         var images: [ManifestImage] = []
         for b in result.images {
@@ -40,7 +39,7 @@ extension Bake {
             blockCount: fs.blockCount, inodeCount: UInt64(fs.inodeCount), usedBlocks: fs.usedBlocks,
             usedInodes: UInt64(fs.inodeCount - fs.freeInodes))
         let inputs = SnapshotInputs(
-            kilnVersion: Self.toolVersion, recipe: SnapshotManifest.Recipe(name: recipe.name, digest: recipe.digest),
+            kilnVersion: KilnVersion.current, recipe: SnapshotManifest.Recipe(name: recipe.name, digest: recipe.digest),
             createdAt: ManifestTimestamp.rfc3339(epochSeconds: sourceDateEpoch), images: images,
             layout: recipe.layout.rawValue, partition: partition, filesystem: filesystem,
             fileMap: fileMap(result))
@@ -49,7 +48,7 @@ extension Bake {
             _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
                                                  inputs: inputs, hasher: BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true))
         } catch {
-            throw Error.io("\(result.manifestPath): \(error)")
+            throw .failed(result.manifestPath, error)
         }
     }
 

@@ -1,12 +1,26 @@
 import Foundation
+import KilnBolt
+import KilnContainerd
+import KilnCore
 import KilnDigest
+import KilnDisk
 import KilnExt4
 import KilnLayer
 import KilnOCI
 
 /// Bakes a recipe into `OUTDIR/data.img` and `OUTDIR/manifest.json`.
 ///
-/// Every layer is read once: its digest and diffID are checked while its entries stream into the filesystem.
+/// The pipeline, in the order ``run()`` takes it:
+/// 1. resolve every image of the recipe for its platforms (``resolveImages()``);
+/// 2. open the filesystem writer on `OUTDIR/.data.img.partial` (behind a 1 MiB gap for the GPT on a
+///    Bottlerocket disk);
+/// 3. stream each layer once: its digest and diffID are checked while its entries go into the filesystem,
+///    flattened (`rootfs`) or one overlayfs snapshot per distinct chainID (containerd layouts), a kept layer blob
+///    copied into the content store in the same pass;
+/// 4. write containerd's JSON blobs and databases, close the filesystem, write the partition table;
+/// 5. hash every block and write the manifest and its sidecar;
+/// 6. rename the image into place.
+///
 /// Outputs are written beside their final names and renamed at the end, so an interrupted or failed bake never
 /// leaves a `data.img` that looks complete.
 public struct Bake {
@@ -25,20 +39,39 @@ public struct Bake {
         self.progress = progress
     }
 
+    /// Where Bottlerocket's data partition starts.
+    public static let partitionStart: UInt64 = 1 << 20
+    /// The containerd root inside the filesystem.
+    public static let containerdRoot = ContainerdRootWriter.rootPath
+
     /// Why a bake stopped.
-    public enum Error: Swift.Error, CustomStringConvertible {
+    public enum Error: KilnError {
         /// The input does not match its digests (exit 1).
         case verification([Problem])
         /// The recipe asks for something the inputs cannot give (exit 2).
         case input(String)
+        /// The volume size asked for cannot hold what the images need (exit 2, naming `volume.size`).
+        case volumeTooSmall(String)
+        /// A step failed: what kiln was doing, and the cause, whose exit status this takes.
+        case failed(String, any Swift.Error)
         /// Writing the output failed (exit 3).
         case io(String)
+
+        public var exitStatus: ExitStatus {
+            switch self {
+            case .verification: return .verificationFailed
+            case .input, .volumeTooSmall: return .input
+            case .failed(_, let cause): return ExitStatus.of(cause)
+            case .io: return .environment
+            }
+        }
 
         public var description: String {
             switch self {
             case .verification(let problems): return problems.map(\.description).joined(separator: "\n")
-            case .input(let m): return m
-            case .io(let m): return m
+            case .input(let m), .io(let m): return m
+            case .volumeTooSmall(let m): return "volume.size: \(m)"
+            case .failed(let context, let cause): return "\(context): \(cause)"
             }
         }
     }
@@ -63,9 +96,6 @@ public struct Bake {
         public var seconds: Double
     }
 
-    /// Where Bottlerocket's data partition starts.
-    public static let partitionStart: UInt64 = 1 << 20
-
     /// One image on the volume, with what its layers really were.
     public struct BakedImage: Sendable {
         public var image: ResolvedImage
@@ -75,117 +105,65 @@ public struct Bake {
         public var snapshotIDs: [UInt64]
     }
 
-    /// Resolves every image of the recipe for every platform it names.
-    public func resolveImages() throws -> [(ResolvedImage, [String])] {
-        var out: [(ResolvedImage, [String])] = []
-        for (i, item) in recipe.images.enumerated() {
-            let source = try resolveSourcePath(item.source)
-            let resolution: Resolution
-            do {
-                resolution = try SourceReader(source).resolve(platforms: recipe.platforms)
-            } catch {
-                throw Error.input("images[\(i)] \(item.source): \(error)")
-            }
-            if !resolution.problems.isEmpty { throw Error.verification(resolution.problems) }
-            for image in resolution.images {
-                guard recipe.platforms.contains(where: { $0.matches(image.platform) }) else {
-                    throw Error.input("images[\(i)] \(item.source): the image is \(image.platform), the recipe asks for \(recipe.platforms.map(\.description).joined(separator: ", "))")
-                }
-                out.append((image, item.names ?? image.names))
-            }
-        }
-        return out
-    }
-
-    /// Parses a recipe's source; a relative path that is not there from the working directory is looked up
-    /// beside the recipe.
-    func resolveSourcePath(_ text: String) throws -> ImageSource {
-        let fm = FileManager.default
-        if let base = recipe.baseDirectory, let parsed = try? ImageSource(parsing: text),
-           !parsed.path.hasPrefix("/"), !fm.fileExists(atPath: parsed.path), fm.fileExists(atPath: base + "/" + parsed.path) {
-            return ImageSource(kind: parsed.kind, path: base + "/" + parsed.path, reference: parsed.reference)
-        }
-        do {
-            return try ImageSource(parsing: text)
-        } catch {
-            // A bare path that only exists beside the recipe.
-            if let base = recipe.baseDirectory, !text.hasPrefix("/"), !text.contains(":"), fm.fileExists(atPath: base + "/" + text) {
-                do { return try ImageSource(parsing: base + "/" + text) } catch { throw Error.input("\(text): \(error)") }
-            }
-            throw Error.input("\(text): \(error)")
-        }
-    }
+    // MARK: - The pipeline
 
     /// Runs the bake.
-    public func run() throws -> Result {
+    public func run() throws(Error) -> Result {
         var clock = PhaseClock()
+
+        // 1. Images.
         let images = try resolveImages()
-        guard !images.isEmpty else { throw Error.input("the recipe selects no image") }
-        switch recipe.layout {
-        case .rootfs:
-            guard images.count == 1 else {
-                throw Error.input("layout rootfs flattens exactly one image; the recipe selects \(images.count) (\(images.map { $0.0.displayName + " " + $0.0.platform.description }.joined(separator: ", ")))")
-            }
-        case .containerd, .bottlerocket:
-            break
+        guard !images.isEmpty else { throw .input("the recipe selects no image") }
+        if recipe.layout == .rootfs, images.count != 1 {
+            throw .input("layout rootfs flattens exactly one image; the recipe selects \(images.count) (\(images.map { $0.0.displayName + " " + $0.0.platform.description }.joined(separator: ", ")))")
         }
 
+        // 2. The partial image and its filesystem writer.
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true) } catch {
-            throw Error.io("\(outputDirectory): cannot create the output directory: \(error.localizedDescription)")
+            throw .io("\(outputDirectory): cannot create the output directory: \(error.localizedDescription)")
         }
         let finalImage = outputDirectory + "/data.img"
         let partialImage = outputDirectory + "/.data.img.partial"
         try? fm.removeItem(atPath: partialImage)
         var succeeded = false
         defer { if !succeeded { try? fm.removeItem(atPath: partialImage) } }
-
         let partitioned = recipe.layout == .bottlerocket
+        let options = try writerOptions(images.map(\.0), partitioned: partitioned)
         let writer: EXT4Writer
         do {
-            writer = try EXT4Writer(path: partialImage, offset: partitioned ? Self.partitionStart : 0,
-                                    options: try writerOptions(images.map(\.0), partitioned: partitioned))
-        } catch let e as Error {
-            throw e
+            writer = try EXT4Writer(path: partialImage, offset: partitioned ? Self.partitionStart : 0, options: options)
         } catch {
-            throw Error.io("\(partialImage): \(error)")
+            throw .failed(partialImage, error)
         }
 
-        var baked: [BakedImage] = []
+        // 3 and 4. Layers, then what containerd needs beside them.
+        let baked: [BakedImage]
         switch recipe.layout {
         case .rootfs:
-            for (image, names) in images {
-                var reports: [LayerReport] = []
-                let applier = LayerApplier(writer: writer, root: .root, mode: .flatten)
-                for layer in image.layers {
-                    applier.startLayer()
-                    let report = try streamLayer(layer, of: image, into: applier)
-                    reports.append(report)
-                }
-                baked.append(BakedImage(image: image, names: names, layerReports: reports, snapshotIDs: []))
-            }
+            baked = try unpackFlattened(images, into: writer)
+            clock.end("layers")
         case .containerd, .bottlerocket:
-            baked = try bakeContainerdRoot(images, into: writer, clock: &clock)
+            baked = try unpackSnapshots(images, into: writer, clock: &clock)
+            clock.end("content")
         }
-        clock.end(recipe.layout == .rootfs ? "layers" : "content")
         let summary: EXT4Writer.Summary
         do { summary = try writer.close() } catch {
-            if case EXT4Writer.Error.doesNotFit = error { throw Error.input("volume.size: \(error)") }
-            throw Error.io("\(finalImage): \(error)")
+            throw Self.sizeError(error) ?? .failed(partialImage, error)
         }
         var gpt: GPT? = nil
         if partitioned {
             let table = GPT.disk(partitionStart: Self.partitionStart, partitionSize: summary.byteSize,
                                  diskGUID: GUID(hashBytes: Array(SHA256Hasher.hash(Array("disk".utf8) + summary.uuid.utf8).bytes)))
-            gpt = table
             let fd = open(partialImage, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw Error.io("\(partialImage): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw .io("\(partialImage): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
-            do { try table.write(to: fd) } catch { throw Error.io("\(partialImage): \(error)") }
+            do { try table.write(to: fd) } catch { throw .failed(partialImage, error) }
+            gpt = table
         }
-
         clock.end("filesystem")
 
+        // 5. The manifest, from the finished image's blocks.
         let manifestPath = outputDirectory + "/manifest.json"
         let imageSize = ((try? fm.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
         var result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
@@ -193,17 +171,46 @@ public struct Bake {
         try writeManifest(result, partialImage: partialImage)
         clock.end("manifest")
         result.phases = clock.phases
+
+        // 6. Into place.
         do {
             if fm.fileExists(atPath: finalImage) { try fm.removeItem(atPath: finalImage) }
             try fm.moveItem(atPath: partialImage, toPath: finalImage)
         } catch {
-            throw Error.io("\(finalImage): cannot move the finished image into place: \(error.localizedDescription)")
+            throw .io("\(finalImage): cannot move the finished image into place: \(error.localizedDescription)")
         }
         succeeded = true
         return result
     }
 
-    func writerOptions(_ images: [ResolvedImage], partitioned: Bool) throws -> EXT4Writer.Options {
+    // MARK: - 1. Images
+
+    /// Resolves every image of the recipe for every platform it names.
+    public func resolveImages() throws(Error) -> [(ResolvedImage, [String])] {
+        guard !recipe.images.isEmpty else { throw .input("\(recipe.path.map { "\($0): " } ?? "")images: list at least one image to bake") }
+        var out: [(ResolvedImage, [String])] = []
+        for (i, item) in recipe.images.enumerated() {
+            let resolution: Resolution
+            do {
+                let source = try recipe.source(of: item)
+                resolution = try SourceReader(source).resolve(platforms: recipe.platforms)
+            } catch {
+                throw .failed("images[\(i)] \(item.source)", error)
+            }
+            if !resolution.problems.isEmpty { throw .verification(resolution.problems) }
+            for image in resolution.images {
+                guard recipe.platforms.contains(where: { $0.matches(image.platform) }) else {
+                    throw .input("images[\(i)] \(item.source): the image is \(image.platform), the recipe asks for \(recipe.platforms.map(\.description).joined(separator: ", "))")
+                }
+                out.append((image, item.names ?? image.names))
+            }
+        }
+        return out
+    }
+
+    // MARK: - 2. The filesystem
+
+    func writerOptions(_ images: [ResolvedImage], partitioned: Bool) throws(Error) -> EXT4Writer.Options {
         // UUID and hash seed follow the content: the recipe and every image's manifest digest.
         var seed = Array((recipe.digest?.description ?? recipe.name).utf8)
         for image in images { seed += Array(image.manifestDescriptor.digest.description.utf8) }
@@ -215,11 +222,135 @@ public struct Bake {
         case .bytes(let n):
             // For a partitioned disk the size is the disk's: the partition leaves 1 MiB at each end.
             let reserve: UInt64 = partitioned ? 2 * Self.partitionStart : 0
-            guard n > reserve + (8 << 20) else { throw Error.input("volume.size: \(n) bytes is too small (at least \(reserve + (8 << 20)) bytes)") }
+            guard n > reserve + (8 << 20) else { throw .volumeTooSmall("\(n) bytes is too small (at least \(reserve + (8 << 20)) bytes)") }
             options.size = .bytes(n - reserve)
         }
         options.volumeName = String(recipe.name.prefix(16))
         return options
+    }
+
+    // MARK: - 3. Layers
+
+    /// `rootfs`: the one image's layers applied in order onto one tree.
+    func unpackFlattened(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer) throws(Error) -> [BakedImage] {
+        var baked: [BakedImage] = []
+        for (image, names) in images {
+            let applier = LayerApplier(writer: writer, root: .root, mode: .flatten)
+            var reports: [LayerReport] = []
+            for layer in image.layers {
+                applier.startLayer()
+                reports.append(try streamLayer(layer, of: image, into: applier))
+            }
+            baked.append(BakedImage(image: image, names: names, layerReports: reports, snapshotIDs: []))
+        }
+        return baked
+    }
+
+    /// Containerd layouts: each distinct chainID unpacked once into its own snapshot, from the first image that
+    /// has it; every other layer still checked against its own digests; then the JSON blobs and databases.
+    func unpackSnapshots(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer, clock: inout PhaseClock) throws(Error) -> [BakedImage] {
+        var model = ContainerdRoot(namespace: recipe.namespace, createdAt: GoTime(unixSeconds: sourceDateEpoch))
+        for (image, names) in images {
+            do { try model.add(image, names: names, keepLayerBlobs: recipe.keepLayerBlobs) } catch {
+                throw .failed(image.displayName, error)
+            }
+        }
+        let root: ContainerdRootWriter
+        do { root = try ContainerdRootWriter(model: model, into: writer, time: EXT4.Timestamp(seconds: sourceDateEpoch)) } catch {
+            throw Self.sizeError(error) ?? .failed("containerd root", error)
+        }
+
+        var reports: [String: LayerReport] = [:]  // key: image index / layer index
+        var reportOfBlob: [Digest: LayerReport] = [:]
+        var sourceOf: [Digest: (Int, Int)] = [:]
+        for (i, (image, _)) in images.enumerated() {
+            for (j, chainID) in image.chainIDs.enumerated() where sourceOf[chainID] == nil { sourceOf[chainID] = (i, j) }
+        }
+        for snapshot in model.orderedSnapshots {
+            guard let (i, j) = sourceOf[snapshot.chainID] else { continue }
+            let image = images[i].0
+            let layer = image.layers[j]
+            let applier: LayerApplier
+            let copy: BlobCopy?
+            do {
+                copy = try root.placeLayerBlob(layer.descriptor.digest)
+                applier = LayerApplier(writer: writer, root: try root.makeSnapshotDirectory(snapshot), mode: .overlay)
+            } catch {
+                throw Self.sizeError(error) ?? .failed("\(image.displayName): layer \(j)", error)
+            }
+            let report = try streamLayer(layer, of: image, into: applier, copy: copy)
+            reports["\(i)/\(j)"] = report
+            reportOfBlob[layer.descriptor.digest] = report
+            root.recordUsage(snapshot.chainID, inodes: applier.inodes, size: applier.usedBytes)
+        }
+        // Layers whose snapshot came from another image (the same content, perhaps compressed differently) are
+        // still checked against their own digests. A blob already read in this bake is not read again: what that
+        // pass found is compared with what this image's manifest and config promise.
+        for (i, (image, _)) in images.enumerated() {
+            for (j, layer) in image.layers.enumerated() where reports["\(i)/\(j)"] == nil {
+                if let known = reportOfBlob[layer.descriptor.digest] {
+                    let problems = known.problems(against: layer, image: image.displayName)
+                    if !problems.isEmpty { throw .verification(problems) }
+                    reports["\(i)/\(j)"] = known
+                    continue
+                }
+                let copy: BlobCopy?
+                do { copy = try root.placeLayerBlob(layer.descriptor.digest) } catch {
+                    throw Self.sizeError(error) ?? .failed("\(image.displayName): layer \(j)", error)
+                }
+                let report = try streamLayer(layer, of: image, into: nil, copy: copy)
+                reports["\(i)/\(j)"] = report
+                reportOfBlob[layer.descriptor.digest] = report
+            }
+        }
+        clock.end("layers")
+
+        do { try root.finish() } catch { throw Self.sizeError(error) ?? .failed("containerd root", error) }
+        return images.enumerated().map { i, pair in
+            let (image, names) = pair
+            return BakedImage(
+                image: image, names: names,
+                layerReports: image.layers.indices.compactMap { reports["\(i)/\($0)"] },
+                snapshotIDs: image.chainIDs.map { root.model.snapshots[$0]?.id ?? 0 })
+        }
+    }
+
+    /// Streams one layer, into `applier` when given (else only to check it), copying its stored bytes into
+    /// `copy` when given, and checks it against its descriptor and diffID.
+    func streamLayer(_ layer: ImageLayer, of image: ResolvedImage, into applier: LayerApplier?, copy: BlobCopy? = nil) throws(Error) -> LayerReport {
+        let name = image.displayName
+        let what = "\(name): layer \(layer.index) \(layer.descriptor.digest)"
+        let location: BlobLocation?
+        do { location = try image.store.locate(layer.descriptor.digest) } catch { throw .failed(what, error) }
+        guard let location else {
+            throw .verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
+                                         message: "blob is missing from \(image.store.displayName)")])
+        }
+        progress?("\(name): layer \(layer.index + 1)/\(image.layers.count) \(layer.descriptor.digest.short) (\(layer.descriptor.size) bytes)")
+        let report: LayerReport
+        do {
+            let sink = copy.map { copy in StoredBytesSink { copy.receive($0) } }
+            if let applier {
+                report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
+                                               storedSink: sink) { entry, content in
+                    try applier.apply(entry, content: content)
+                }
+            } else {
+                report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
+                                               storedSink: sink)
+            }
+        } catch let e as StreamFailure {
+            if e.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
+            throw .verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
+                                         message: e.description)])
+        } catch {
+            throw Self.sizeError(error) ?? .failed(what, error)
+        }
+        if report.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
+        let problems = report.problems(against: layer, image: name)
+        if !problems.isEmpty { throw .verification(problems) }
+        do { try copy?.finish() } catch { throw .failed(what, error) }
+        return report
     }
 
     var effectiveUncompressedLimit: Int64 {
@@ -228,42 +359,20 @@ public struct Bake {
         return 1 << 40
     }
 
-    /// Streams one layer into the filesystem and checks it against its descriptor and diffID.
-    func streamLayer(_ layer: ImageLayer, of image: ResolvedImage, into applier: LayerApplier,
-                     storedSink: StoredBytesSink? = nil) throws -> LayerReport {
-        let name = image.displayName
-        guard let location = try image.store.locate(layer.descriptor.digest) else {
-            throw Error.verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
-                                              message: "blob is missing from \(image.store.displayName)")])
-        }
-        progress?("\(name): layer \(layer.index + 1)/\(image.layers.count) \(layer.descriptor.digest.short) (\(layer.descriptor.size) bytes)")
-        let report: LayerReport
-        do {
-            report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
-                                           storedSink: storedSink) { entry, content in
-                try applier.apply(entry, content: content)
-            }
-        } catch let e as StreamFailure {
-            if e.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
-            throw Error.verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
-                                              message: e.description)])
-        } catch let e as LayerApplier.Error {
-            throw Error.input("\(name): layer \(layer.index) \(layer.descriptor.digest): \(e)")
-        } catch let e as EXT4Writer.Error {
-            if case .doesNotFit = e { throw Error.input("volume.size: \(e)") }
-            throw Error.io("\(name): layer \(layer.index): \(e)")
-        }
-        if report.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
-        let problems = report.problems(against: layer, image: name)
-        if !problems.isEmpty { throw Error.verification(problems) }
-        return report
-    }
-
     /// A layer stopped at the decompression limit: when that limit is the recipe's explicit volume size, the
     /// layer is not a bomb but too large for the volume asked for, which is the recipe's to fix (exit 2).
     func volumeTooSmall(for layer: ImageLayer, of image: ResolvedImage) -> Error? {
         guard uncompressedLimit == nil, case .bytes(let n) = recipe.size else { return nil }
-        return Error.input("volume.size: \(image.displayName) layer \(layer.index) \(layer.descriptor.digest) expands beyond \(n) bytes: it does not fit in the volume asked for (give a larger size, or auto)")
+        return .volumeTooSmall("\(image.displayName) layer \(layer.index) \(layer.descriptor.digest) expands beyond \(n) bytes: it does not fit in the volume asked for (give a larger size, or auto)")
+    }
+
+    /// A full filesystem, wherever the writer found it, is the volume size's fault, not the entry's.
+    static func sizeError(_ error: any Swift.Error) -> Error? {
+        var writerError = error as? EXT4Writer.Error
+        if let e = error as? ContainerdRootWriter.Error { writerError = e.doesNotFit }
+        if let e = error as? LayerApplier.Error, case .entryFailed(_, let cause) = e { writerError = cause as? EXT4Writer.Error }
+        guard let writerError, case .doesNotFit = writerError else { return nil }
+        return .volumeTooSmall("\(writerError)")
     }
 }
 

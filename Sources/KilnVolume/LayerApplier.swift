@@ -1,3 +1,4 @@
+import KilnCore
 import KilnExt4
 import KilnLayer
 
@@ -20,10 +21,18 @@ public final class LayerApplier {
     }
 
     /// Errors naming the layer entry at fault.
-    public enum Error: Swift.Error, CustomStringConvertible {
+    public enum Error: KilnError {
         case invalidWhiteout(entry: String)
         case hardLinkTargetMissing(entry: String, target: String)
-        case entryFailed(entry: String, underlying: String)
+        /// The filesystem refused the entry, or its data could not be read: the exit status is the cause's.
+        case entryFailed(entry: String, underlying: any Swift.Error)
+
+        public var exitStatus: ExitStatus {
+            switch self {
+            case .invalidWhiteout, .hardLinkTargetMissing: return .input
+            case .entryFailed(_, let underlying): return ExitStatus.of(underlying)
+            }
+        }
 
         public var description: String {
             switch self {
@@ -77,9 +86,9 @@ public final class LayerApplier {
         } catch let e as EXT4Writer.Error {
             // A full filesystem is the volume's size, not this entry's fault: the bake names volume.size.
             if case .doesNotFit = e { throw e }
-            throw Error.entryFailed(entry: entry.path, underlying: "\(e)")
+            throw Error.entryFailed(entry: entry.path, underlying: e)
         } catch {
-            throw Error.entryFailed(entry: entry.path, underlying: "\(error)")
+            throw Error.entryFailed(entry: entry.path, underlying: error)
         }
     }
 

@@ -1,9 +1,11 @@
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnOCI
-import Yams
+import KilnPlan
 
-/// A bake recipe (YAML): which images go on the volume, for which platforms, and how the volume is laid out.
+/// A bake recipe (YAML): which images go on the volume, for which platforms, how the volume is laid out, what
+/// the manifest records, and defaults for `kiln plan`.
 ///
 /// ```yaml
 /// name: example
@@ -14,9 +16,18 @@ import Yams
 /// volume:
 ///   layout: bottlerocket           # bottlerocket | containerd | rootfs
 ///   size: auto                     # or e.g. 20GiB
+///   keepLayerBlobs: true
+///   namespace: k8s.io
+/// manifest:
+///   fileDigest: true
+/// plan:
+///   deadline: 7m
 /// ```
+///
+/// Recipes are read strictly (``init(path:)``): an unknown key at any level is an input error naming its full
+/// path and the closest valid key.
 public struct Recipe: Sendable {
-    public struct Image: Sendable, Decodable {
+    public struct Image: Sendable, Hashable {
         public var source: String
         public var names: [String]?
 
@@ -32,14 +43,6 @@ public struct Recipe: Sendable {
         case bottlerocket
     }
 
-    public struct Volume: Sendable, Decodable {
-        public var layout: Layout?
-        public var size: String?
-        public var keepLayerBlobs: Bool?
-        public var namespace: String?
-        public var label: String?
-    }
-
     public var name: String
     public var platforms: [Platform]
     public var images: [Image]
@@ -51,8 +54,12 @@ public struct Recipe: Sendable {
     /// It is sequential and can only start once the image is complete, so on a large image it is the longest
     /// part of a bake's hashing; the block digests identify the content without it.
     public var fileDigest = true
+    /// Defaults for `kiln plan` (the `plan:` section), paths already resolved against the recipe's directory.
+    public var plan = PlanOptions()
     /// sha256 of the recipe file as written (nil for recipes built from command-line options).
     public var digest: Digest?
+    /// The recipe file, when there is one.
+    public var path: String?
     /// Where relative source paths are looked up when they do not exist from the working directory.
     public var baseDirectory: String?
 
@@ -61,26 +68,20 @@ public struct Recipe: Sendable {
         case automatic
         case bytes(UInt64)
 
-        public init(parsing text: String) throws {
-            let t = text.trimmingCharacters(in: .whitespaces)
-            if t.lowercased() == "auto" { self = .automatic; return }
-            guard let n = Self.parseBytes(t), n > 0 else { throw Error.invalid("volume.size", "'\(text)' is not a size (e.g. auto, 20GiB, 500MB)") }
-            self = .bytes(n)
+        /// Parses `auto` or a size (``Quantity``: `20GiB`, `500M`, `1048576`) of at most ``largest``.
+        public init(parsing text: String) throws(QuantityError) {
+            if text.trimmingCharacters(in: .whitespaces).lowercased() == "auto" {
+                self = .automatic
+                return
+            }
+            let bytes = try Quantity.bytes(text)
+            guard bytes > 0 else { throw .notPositive(text) }
+            guard bytes <= Self.largest else { throw .tooLarge(text) }
+            self = .bytes(bytes)
         }
 
-        static func parseBytes(_ text: String) -> UInt64? {
-            let units: [(String, UInt64)] = [
-                ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
-                ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("TB", 1_000_000_000_000),
-                ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40), ("B", 1),
-            ]
-            for (suffix, factor) in units where text.hasSuffix(suffix) {
-                let number = text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-                guard let v = Double(number), v >= 0, v * Double(factor) < 1.8e19 else { return nil }
-                return UInt64((v * Double(factor)).rounded())
-            }
-            return UInt64(text)
-        }
+        /// The largest EBS volume (64 TiB): a larger image could not become a snapshot.
+        public static let largest: UInt64 = 64 << 40
 
         public var description: String {
             switch self {
@@ -90,33 +91,11 @@ public struct Recipe: Sendable {
         }
     }
 
-    public enum Error: Swift.Error, CustomStringConvertible {
-        case unreadable(String, String)
-        case malformed(String, String)
-        case invalid(String, String)
-        case unknownKey(String, String)
-
-        public var description: String {
-            switch self {
-            case .unreadable(let p, let e): return "\(p): cannot read recipe: \(e)"
-            case .malformed(let p, let e): return "\(p): malformed recipe: \(e)"
-            case .invalid(let key, let e): return "recipe \(key): \(e)"
-            case .unknownKey(let p, let k): return "\(p): unknown recipe key '\(k)' (known: name, platform, platforms, images, volume, manifest, plan)"
-            }
-        }
-    }
-
-    private struct File: Decodable {
-        var name: String?
-        var platform: String?
-        var platforms: [String]?
-        var images: [Image]?
-        var volume: Volume?
-        var manifest: ManifestOptions?
-    }
-
-    private struct ManifestOptions: Decodable {
-        var fileDigest: Bool?
+    /// The valid containerd namespace characters (containerd's `namespaces.Validate`: letters, digits, `.`,
+    /// `_` and `-`, starting with a letter or digit).
+    public static func isValidNamespace(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, first.isASCIIAlphanumeric, text.utf8.count <= 76 else { return false }
+        return text.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "." || $0 == "-" || $0 == "_" }
     }
 
     public init(name: String, platforms: [Platform], images: [Image], layout: Layout, size: VolumeSize,
@@ -130,51 +109,65 @@ public struct Recipe: Sendable {
         self.namespace = namespace
     }
 
-    /// Loads and validates a recipe file.
-    public init(path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw Error.unreadable(path, (error as NSError).localizedFailureReason ?? "no such file or not readable")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let file: File
-        do {
-            if let top = try Yams.load(yaml: text) as? [String: Any] {
-                for key in top.keys where !["name", "platform", "platforms", "images", "volume", "manifest", "plan"].contains(key) {
-                    throw Error.unknownKey(path, key)
-                }
-            } else {
-                throw Error.malformed(path, "expected a mapping at the top level")
+    /// Why a recipe cannot be used.
+    public enum Error: KilnError, Equatable {
+        case notFound(String)
+        case unreadable(String, String)
+        case malformed(String, String)
+        /// A value that does not read: the file, the key's full path, and why.
+        case invalid(file: String?, key: String, String)
+        /// A key the recipe does not have: the file, the key's full path, and the closest valid key.
+        case unknownKey(file: String, key: String, closest: String?, valid: [String])
+        case duplicateKey(file: String, key: String)
+        /// A `plan:` value that does not read; the message names the key and file.
+        case plan(PlanError)
+
+        public var exitStatus: ExitStatus {
+            switch self {
+            case .unreadable: return .environment
+            case .plan(let e): return e.exitStatus
+            default: return .input
             }
-            file = try YAMLDecoder().decode(File.self, from: text)
-        } catch let e as Error {
-            throw e
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw Error.malformed(path, "wrong type at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'")
-        } catch let DecodingError.keyNotFound(key, ctx) {
-            throw Error.malformed(path, "missing '\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))'")
+        }
+
+        public var description: String {
+            switch self {
+            case .notFound(let p): return "\(p): no such recipe file"
+            case .unreadable(let p, let e): return "\(p): cannot read recipe: \(e)"
+            case .malformed(let p, let e): return "\(p): malformed recipe: \(e)"
+            case .invalid(let file, let key, let e): return "\(file.map { "\($0): " } ?? "")\(key): \(e)"
+            case .unknownKey(let file, let key, let closest, let valid):
+                let hint = closest.map { "did you mean '\($0)'?" } ?? "valid keys: \(valid.joined(separator: ", "))"
+                return "\(file): unknown key '\(key)' (\(hint))"
+            case .duplicateKey(let file, let key): return "\(file): key '\(key)' is given twice"
+            case .plan(let e): return e.description
+            }
+        }
+    }
+}
+
+extension Unicode.Scalar {
+    var isASCIIAlphanumeric: Bool { isASCII && (properties.isAlphabetic || ("0"..."9").contains(self)) }
+}
+
+extension Recipe {
+    /// The source of `image`, parsed; a relative path that is not there from the working directory is looked
+    /// up beside the recipe.
+    public func source(of image: Image) throws -> ImageSource {
+        let fm = FileManager.default
+        let text = image.source
+        if let base = baseDirectory, let parsed = try? ImageSource(parsing: text),
+           !parsed.path.hasPrefix("/"), !fm.fileExists(atPath: parsed.path), fm.fileExists(atPath: base + "/" + parsed.path) {
+            return ImageSource(kind: parsed.kind, path: base + "/" + parsed.path, reference: parsed.reference)
+        }
+        do {
+            return try ImageSource(parsing: text)
         } catch {
-            throw Error.malformed(path, "\(error)".split(separator: "\n").first.map(String.init) ?? "invalid YAML")
-        }
-        guard let images = file.images, !images.isEmpty else { throw Error.invalid("images", "list at least one image") }
-        var platforms: [Platform] = []
-        for text in (file.platforms ?? []) + (file.platform.map { [$0] } ?? []) {
-            do { platforms.append(try Platform(parsing: text)) } catch { throw Error.invalid("platform", "\(error)") }
-        }
-        let volume = file.volume
-        self.init(
-            name: file.name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
-            platforms: platforms.isEmpty ? [Platform.host] : platforms,
-            images: images,
-            layout: volume?.layout ?? .bottlerocket,
-            size: try VolumeSize(parsing: volume?.size ?? "auto"),
-            keepLayerBlobs: volume?.keepLayerBlobs ?? true,
-            namespace: volume?.namespace ?? "k8s.io")
-        self.fileDigest = file.manifest?.fileDigest ?? true
-        self.digest = SHA256Hasher.hash(Array(data))
-        self.baseDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        for (i, image) in images.enumerated() where image.source.isEmpty {
-            throw Error.invalid("images[\(i)].source", "is empty")
+            // A bare path that only exists beside the recipe.
+            if let base = baseDirectory, !text.hasPrefix("/"), !text.contains(":"), fm.fileExists(atPath: base + "/" + text) {
+                return try ImageSource(parsing: base + "/" + text)
+            }
+            throw error
         }
     }
 }

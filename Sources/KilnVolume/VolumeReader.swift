@@ -1,5 +1,7 @@
 import Foundation
 import KilnContainerd
+import KilnCore
+import KilnDisk
 import KilnExt4
 import KilnManifest
 
@@ -11,13 +13,21 @@ public struct VolumeReader {
     public let partitionName: String?
     public let filesystem: EXT4Reader
 
-    public enum Error: Swift.Error, CustomStringConvertible {
-        case unreadable(String, String)
+    public enum Error: KilnError {
+        /// The image cannot be probed: the cause says whether it is damaged or unreadable.
+        case unreadable(String, any Swift.Error)
         case noFilesystem(String)
+
+        public var exitStatus: ExitStatus {
+            switch self {
+            case .unreadable(_, let cause): return ExitStatus.of(cause)
+            case .noFilesystem: return .input
+            }
+        }
 
         public var description: String {
             switch self {
-            case .unreadable(let p, let why): return "\(p): \(why)"
+            case .unreadable(_, let why): return "\(why)"
             case .noFilesystem(let p): return "\(p): no ext4 filesystem found (neither at byte 0 nor in the first GPT partition)"
             }
         }
@@ -25,10 +35,10 @@ public struct VolumeReader {
 
     public init(path: String) throws {
         self.path = path
-        // The partition table is read by the manifest module's probe; the filesystem starts at the first
+        // The partition table is read by the disk module's probe; the filesystem starts at the first
         // partition, or at byte 0 for a bare filesystem.
         let probe: VolumeProbe
-        do { probe = try VolumeProbe(path: path) } catch { throw Error.unreadable(path, "\(error)") }
+        do { probe = try VolumeProbe(path: path) } catch { throw Error.unreadable(path, error) }
         filesystemOffset = probe.partition?.start ?? 0
         partitionName = probe.partition?.name
         do { filesystem = try EXT4Reader(path: path, offset: filesystemOffset) } catch { throw Error.noFilesystem(path) }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnOCI
+import KilnPlan
 import KilnVolume
 
 struct Bake: AsyncParsableCommand {
@@ -12,6 +14,9 @@ struct Bake: AsyncParsableCommand {
             into the volume; a mismatch stops the bake with exit 1 and no data.img is left behind.
 
             Times kiln has to make up come from SOURCE_DATE_EPOCH (default 0), so the same inputs give the same bytes.
+
+            --dry-run reads the recipe and the options, resolves every source, and prints the recipe kiln would \
+            bake (with --json, as JSON) without writing anything.
             """
     )
 
@@ -19,7 +24,10 @@ struct Bake: AsyncParsableCommand {
     var recipePath: String?
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Directory for data.img and manifest.json.", valueName: "dir"))
-    var output: String
+    var output: String?
+
+    @Flag(name: .long, help: "Print the resolved recipe (sources, platforms, layout, size, plan defaults) and write nothing.")
+    var dryRun = false
 
     @Option(name: .long, help: ArgumentHelp("An image source (without a recipe; repeatable).", valueName: "source"))
     var source: [String] = []
@@ -30,7 +38,7 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: "Volume layout: rootfs, containerd or bottlerocket (overrides the recipe).")
     var layout: String?
 
-    @Option(name: .long, help: "Volume size: auto, or e.g. 20GiB (overrides the recipe).")
+    @Option(name: .long, help: "Volume size: auto, or e.g. 20GiB, 20Gi (2^30) or 20G (10^9) (overrides the recipe).")
     var size: String?
 
     @Option(name: .long, help: ArgumentHelp("Platform (repeatable; overrides the recipe; default: this machine's).", valueName: "os/arch[/variant]"))
@@ -51,7 +59,7 @@ struct Bake: AsyncParsableCommand {
         var recipe: Recipe
         if let recipePath {
             guard source.isEmpty else { throw CLIFailure.input("give either a recipe or --source, not both") }
-            do { recipe = try Recipe(path: recipePath) } catch { throw CLIFailure.input("\(error)") }
+            recipe = try Recipe(path: recipePath)
         } else {
             guard !source.isEmpty else { throw CLIFailure.input("give a recipe file or at least one --source") }
             let images = source.enumerated().map { i, s in Recipe.Image(source: s, names: i == 0 && !name.isEmpty ? name : nil) }
@@ -64,19 +72,19 @@ struct Bake: AsyncParsableCommand {
             recipe.layout = l
         }
         if let size {
-            do { recipe.size = try Recipe.VolumeSize(parsing: size) } catch { throw CLIFailure.input("--size: '\(size)' is not a size (auto, 20GiB, 500MB)") }
+            do { recipe.size = try Recipe.VolumeSize(parsing: size) } catch { throw CLIFailure.wrapping("--size", error) }
         }
         if let layerBlobs { recipe.keepLayerBlobs = layerBlobs }
         if let fileDigest { recipe.fileDigest = fileDigest }
         if let namespace {
-            guard !namespace.isEmpty, namespace.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else {
+            guard Recipe.isValidNamespace(namespace) else {
                 throw CLIFailure.input("--namespace: '\(namespace)' is not a valid containerd namespace")
             }
             recipe.namespace = namespace
         }
         if !platform.isEmpty {
             recipe.platforms = try platform.map { p in
-                do { return try Platform(parsing: p) } catch { throw CLIFailure.input("--platform: \(error)") }
+                do { return try Platform(parsing: p) } catch { throw CLIFailure.wrapping("--platform", error) }
             }
         }
         return recipe
@@ -84,6 +92,8 @@ struct Bake: AsyncParsableCommand {
 
     func run() async throws {
         let recipe = try makeRecipe()
+        if dryRun { return try printResolved(recipe) }
+        guard let output else { throw CLIFailure.input("give the output directory with -o DIR") }
         var epoch: Int64 = 0
         if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], !text.isEmpty {
             guard let v = Int64(text), v >= 0 else { throw CLIFailure.input("SOURCE_DATE_EPOCH: '\(text)' is not a number of seconds") }
@@ -96,14 +106,12 @@ struct Bake: AsyncParsableCommand {
         let result: KilnVolume.Bake.Result
         do {
             result = try bake.run()
-        } catch let e as KilnVolume.Bake.Error {
-            switch e {
-            case .verification(let problems):
+        } catch {
+            if case .verification(let problems) = error {
                 for p in problems { Console.error(p.description) }
-                throw CLIFailure(message: "bake stopped: the input does not match its digests; no data.img was written", code: 1)
-            case .input(let m): throw CLIFailure.input(m)
-            case .io(let m): throw CLIFailure.io(m)
+                throw CLIFailure.failed("bake stopped: the input does not match its digests; no data.img was written")
             }
+            throw error
         }
         let seconds = Date().timeIntervalSince(started)
         let fs = result.filesystem
@@ -122,6 +130,71 @@ struct Bake: AsyncParsableCommand {
             print("  time        \(String(format: "%.2f", seconds)) s (\(phases))")
         }
     }
+}
+
+extension Bake {
+    /// `kiln bake --dry-run`: the recipe as kiln reads it, every source resolved.
+    func printResolved(_ recipe: Recipe) throws {
+        var images: [ResolvedRecipe.Image] = []
+        for (i, image) in recipe.images.enumerated() {
+            let source: ImageSource
+            do {
+                source = try recipe.source(of: image)
+                guard FileManager.default.fileExists(atPath: source.path) else { throw ImageSource.Error.notFound(source.path) }
+            } catch {
+                throw CLIFailure.wrapping("images[\(i)]", error)
+            }
+            let path = source.path.hasPrefix("/") ? source.path : FileManager.default.currentDirectoryPath + "/" + source.path
+            images.append(.init(source: image.source, kind: source.kind.rawValue, path: URL(fileURLWithPath: path).standardizedFileURL.path,
+                                reference: source.reference, names: image.names ?? []))
+        }
+        var size: String
+        switch recipe.size {
+        case .automatic: size = "auto"
+        case .bytes(let n): size = String(n)
+        }
+        let resolved = ResolvedRecipe(
+            name: recipe.name, path: recipe.path, digest: recipe.digest?.description,
+            platforms: recipe.platforms.map(\.description), images: images, layout: recipe.layout.rawValue, size: size,
+            keepLayerBlobs: recipe.keepLayerBlobs, namespace: recipe.namespace, fileDigest: recipe.fileDigest,
+            plan: Dictionary(uniqueKeysWithValues: recipe.plan.settings.map { ($0.key.rawValue, $0.value.text) }))
+        if report.json { return try printJSON(resolved) }
+        print("recipe      \(recipe.name)\(recipe.path.map { " (\($0))" } ?? "")")
+        print("platforms   \(resolved.platforms.joined(separator: ", "))")
+        for image in images {
+            print("image       \(image.kind):\(image.path)\(image.reference.map { ":\($0)" } ?? "")\(image.names.isEmpty ? "" : " as \(image.names.joined(separator: ", "))")")
+        }
+        print("volume      layout \(resolved.layout), size \(size)\(size == "auto" ? "" : " bytes"), namespace \(resolved.namespace), layer blobs \(resolved.keepLayerBlobs ? "kept" : "left out")")
+        print("manifest    whole-file sha256 \(resolved.fileDigest ? "recorded" : "left out")")
+        for key in resolved.plan.keys.sorted() { print("plan        \(key): \(resolved.plan[key] ?? "")") }
+    }
+}
+
+/// `kiln bake --dry-run --json`: the recipe as kiln reads it.
+struct ResolvedRecipe: Encodable {
+    struct Image: Encodable {
+        /// As written in the recipe.
+        var source: String
+        /// `oci`, `oci-archive` or `docker-archive`.
+        var kind: String
+        /// Absolute.
+        var path: String
+        var reference: String?
+        var names: [String]
+    }
+    var name: String
+    var path: String?
+    var digest: String?
+    var platforms: [String]
+    var images: [Image]
+    var layout: String
+    /// `auto` or bytes.
+    var size: String
+    var keepLayerBlobs: Bool
+    var namespace: String
+    var fileDigest: Bool
+    /// `plan:` values as written, paths resolved against the recipe's directory.
+    var plan: [String: String]
 }
 
 /// `kiln bake --json`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnPlan
 
 /// `kiln emit`: the block device mappings that put the baked snapshot on new nodes.
@@ -67,19 +68,14 @@ struct Emit: AsyncParsableCommand {
         var name: String?
         var writtenBytes: UInt64?
         if let manifest {
-            do {
-                let summary = try ManifestSummary.load(path: manifest)
-                guard let size = summary.volumeBytes ?? (volumeSize != nil ? summary.writtenBytes : nil) else {
-                    throw CLIFailure.input("--manifest: '\(manifest)' records no volume.size; pass --volume-size so the volume fits the image")
-                }
-                imageBytes = size
-                recordedID = summary.snapshotId
-                name = summary.name
-                writtenBytes = summary.writtenBytes
-            } catch let error as ManifestSummary.Error {
-                if case .unreadable = error { throw CLIFailure.io(error.description) }
-                throw CLIFailure.input("--manifest: \(error.description)")
+            let summary = try ManifestSummary.load(path: manifest, as: "--manifest")
+            guard let size = summary.volumeBytes ?? (volumeSize != nil ? summary.writtenBytes : nil) else {
+                throw CLIFailure.input("--manifest: '\(manifest)' records no volume.size; pass --volume-size so the volume fits the image")
             }
+            imageBytes = size
+            recordedID = summary.snapshotId
+            name = summary.name
+            writtenBytes = summary.writtenBytes
         } else if volumeSize == nil {
             throw CLIFailure.input("give --manifest manifest.json (or --volume-size) so the volume fits the image")
         }
@@ -90,11 +86,15 @@ struct Emit: AsyncParsableCommand {
         let osGiB = try Self.gib(osVolumeSize, option: "--os-volume-size")
         var initialization: ProvisionedRate?
         if rate.lowercased() != "none" {
-            guard let value = Int(rate) else { throw CLIFailure.input("--rate: '\(rate)' is not an integer 100..300 or none") }
             do {
-                initialization = try ProvisionedRate(mibPerSecond: value)
+                guard case .provisioned(let value) = try RateChoice(parsing: rate) else {
+                    throw CLIFailure.input("--rate: '\(rate)' is not a rate 100..300 (MiB/s) or none")
+                }
+                initialization = value
+            } catch let e as CLIFailure {
+                throw e
             } catch {
-                throw CLIFailure.input("--rate: \(error)")
+                throw CLIFailure.wrapping("--rate", error)
             }
         }
         let mapping: DataVolumeMapping
@@ -128,19 +128,16 @@ struct Emit: AsyncParsableCommand {
         }
     }
 
-    /// Whole GiB from `200Gi`, `200GiB`, `214GB` (rounded up) or a bare number of GiB.
+    /// Whole GiB from `200Gi`, `200GiB` or `214GB` (rounded up to whole GiB). A bare number is refused: EC2 counts
+    /// volume sizes in GiB and kiln counts sizes in bytes, so `200` would be ambiguous.
     static func gib(_ text: String, option: String) throws -> Int {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let whole = Int(trimmed) {
-            guard whole > 0 else { throw CLIFailure.input("\(option): '\(text)' must be at least 1 GiB") }
-            return whole
+        if !trimmed.isEmpty, trimmed.allSatisfy(\.isNumber) {
+            throw CLIFailure.input("\(option): '\(text)' is ambiguous: give a unit, e.g. \(trimmed)Gi (GiB, as EC2 counts) or \(trimmed)G")
         }
-        do {
-            let bytes = try ByteSize(parsing: trimmed).bytes
-            guard bytes > 0 else { throw CLIFailure.input("\(option): '\(text)' must be at least 1 GiB") }
-            return DataVolumeMapping.minimumSizeGiB(imageBytes: bytes)
-        } catch let error as ByteSize.Error {
-            throw CLIFailure.input("\(option): \(error)")
-        }
+        let bytes: UInt64
+        do { bytes = try ByteSize(parsing: trimmed).bytes } catch { throw CLIFailure.wrapping(option, error) }
+        guard bytes > 0 else { throw CLIFailure.input("\(option): '\(text)' must be at least 1 GiB") }
+        return DataVolumeMapping.minimumSizeGiB(imageBytes: bytes)
     }
 }

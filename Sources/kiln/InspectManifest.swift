@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnContainerd
+import KilnDisk
 import KilnVolume
 import KilnManifest
 
@@ -16,15 +17,9 @@ struct InspectVolume {
     var report: ReportOptions
 
     func run() throws {
-        do {
-            switch input {
-            case .manifest(let path): try inspectManifest(path)
-            case .image(let path): try inspectImage(path)
-            }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw volumeFailure(error)
+        switch input {
+        case .manifest(let path): try inspectManifest(path)
+        case .image(let path): try inspectImage(path)
         }
     }
 
@@ -82,8 +77,8 @@ struct InspectVolume {
         if let table = probe.partitionTable {
             print("table       \(table), \(probe.partitionCount) partition\(probe.partitionCount == 1 ? "" : "s")\(probe.partition?.diskGUID.map { ", disk \($0)" } ?? "")")
         }
-        if let p = probe.partition { printPartition(p) }
-        if let fs = probe.filesystem { printFilesystem(fs) }
+        if let p = probe.partition { printPartition(ManifestPartition(p)) }
+        if let fs = probe.filesystem { printFilesystem(ManifestFilesystem(fs)) }
         if probe.partition == nil && probe.filesystem == nil { print("contents    no GPT and no ext4 superblock found") }
         if let problem = manifestProblem { print("WARNING: \(problem)") }
         guard let manifest else {
@@ -121,7 +116,7 @@ struct InspectVolume {
 
     func printPartition(_ p: ManifestPartition) {
         print("partition   \(p.number): start \(p.start) (\(formatBytes(Int64(clamping: p.start)))), size \(p.size) (\(formatBytes(Int64(clamping: p.size)))), name '\(p.name)'")
-        print("            type \(p.typeGUID)\(p.typeGUID == VolumeProbe.bottlerocketDataType ? " (Bottlerocket data)" : ""), unique \(p.uniqueGUID)")
+        print("            type \(p.typeGUID)\(p.typeGUID == GPT.bottlerocketDataType.description ? " (Bottlerocket data)" : ""), unique \(p.uniqueGUID)")
     }
 
     func printFilesystem(_ fs: ManifestFilesystem) {

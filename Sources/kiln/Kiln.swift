@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 
 /// The `kiln` command line: a thin layer over the Kiln* libraries.
 struct Kiln: AsyncParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Bake container images into pre-populated data volumes for fast node cold starts.",
@@ -12,11 +11,12 @@ struct Kiln: AsyncParsableCommand {
             Exit codes: 0 ok, 1 verification failed or plan infeasible, 2 usage or input error, \
             3 I/O or environment error.
             """,
-        version: version,
+        version: KilnVersion.current,
         subcommands: [Bake.self, Verify.self, Inspect.self, Plan.self, Emit.self, ManifestFor.self]
     )
 
-    /// Runs the command and maps every failure onto kiln's exit codes (usage errors are 2, not 64).
+    /// Runs the command and maps every failure onto kiln's exit codes by its type: a ``KilnError`` carries its
+    /// own; argument-parsing errors are usage errors (2, not 64); anything else comes from the system (3).
     static func runMain() async {
         do {
             var command = try parseAsRoot()
@@ -25,36 +25,45 @@ struct Kiln: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let failure as CLIFailure {
-            Console.error(failure.message)
-            Foundation.exit(failure.code)
+        } catch let failure as KilnError {
+            Console.error(failure.description)
+            Foundation.exit(failure.exitStatus.rawValue)
+        } catch let code as ExitCode {
+            // Commands throw ExitCode after reporting on their own.
+            Foundation.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
+            let message = fullMessage(for: error)
             if code == .success {
-                print(fullMessage(for: error))
+                // --help, --version.
+                print(message)
                 Foundation.exit(0)
             }
-            if code.rawValue == 1 || code.rawValue == 2 || code.rawValue == 3 {
-                // Commands throw ExitCode after reporting on their own.
-                let message = fullMessage(for: error)
-                if !message.isEmpty { Console.error(message) }
-                Foundation.exit(code.rawValue)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Foundation.exit(ExitStatus.input.rawValue)
             }
-            let message = fullMessage(for: error)
-            FileHandle.standardError.write(Data((message + "\n").utf8))
-            Foundation.exit(2)
+            Console.error(message.isEmpty ? "\(error)" : message)
+            Foundation.exit(ExitStatus.environment.rawValue)
         }
     }
 }
 
-/// A failure already phrased for the user, with the exit code it maps to.
-struct CLIFailure: Error {
+/// A failure the command line itself found, phrased for the user, with its exit status.
+struct CLIFailure: KilnError {
     var message: String
-    var code: Int32
+    var exitStatus: ExitStatus
 
-    static func input(_ message: String) -> CLIFailure { CLIFailure(message: message, code: 2) }
-    static func io(_ message: String) -> CLIFailure { CLIFailure(message: message, code: 3) }
-    static func failed(_ message: String) -> CLIFailure { CLIFailure(message: message, code: 1) }
+    var description: String { message }
+
+    static func input(_ message: String) -> CLIFailure { CLIFailure(message: message, exitStatus: .input) }
+    static func io(_ message: String) -> CLIFailure { CLIFailure(message: message, exitStatus: .environment) }
+    static func failed(_ message: String) -> CLIFailure { CLIFailure(message: message, exitStatus: .verificationFailed) }
+
+    /// `error` with what the command was doing in front of its message; its exit status is kept.
+    static func wrapping(_ context: String, _ error: any Swift.Error) -> CLIFailure {
+        CLIFailure(message: "\(context): \(error)", exitStatus: ExitStatus.of(error))
+    }
 }
 
 /// Writes to stderr; stdout is reserved for reports.

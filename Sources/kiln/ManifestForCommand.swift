@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KilnCore
+import KilnDisk
 import KilnManifest
 
 /// `kiln manifest-for IMAGE -o DIR`: a manifest and sidecar for an image kiln did not bake (benchmarks, and
@@ -48,15 +50,15 @@ struct ManifestFor: AsyncParsableCommand {
             }
             let probe = try VolumeProbe(path: image)
             var map = FileMapInput()
-            map.regions += probe.partitionTableRanges.map { FileMapInput.Region(name: "partition table", ranges: [$0]) }
+            map.regions += probe.partitionTableRanges.map { FileMapInput.Region(name: "partition table", ranges: [.init(offset: $0.offset, length: $0.length)]) }
             if let fs = probe.filesystem {
                 map.addRegion(name: "\(fs.type) superblock", ranges: [(fs.offset + 1024, 1024)])
             }
             let inputs = SnapshotInputs(
-                kilnVersion: Kiln.version,
+                kilnVersion: KilnVersion.current,
                 recipe: .init(name: name ?? URL(fileURLWithPath: image).lastPathComponent, digest: nil),
                 createdAt: ManifestTimestamp.rfc3339(epochSeconds: epoch), images: [], layout: layout ?? probe.layout,
-                partition: probe.partition, filesystem: probe.filesystem, fileMap: map)
+                partition: probe.partition.map(ManifestPartition.init), filesystem: probe.filesystem.map(ManifestFilesystem.init), fileMap: map)
             let started = Date()
             let manifest = try ManifestWriter.writeSnapshot(image: image, outputDirectory: directory, inputs: inputs,
                                                             hasher: BlockHasher(threads: max(1, jobs)))
@@ -66,10 +68,6 @@ struct ManifestFor: AsyncParsableCommand {
             } else {
                 print("wrote \(path): \(manifest.blocks.written) written blocks of \(manifest.blocks.count), LINEAR \(manifest.blocks.checksum), \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
             }
-        } catch let e as CLIFailure {
-            throw e
-        } catch {
-            throw volumeFailure(error)
         }
     }
 }

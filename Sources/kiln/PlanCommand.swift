@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnPlan
+import KilnVolume
 
 /// `kiln plan`: how fast a burst of new nodes gets ready, what binds first, and what it costs.
 struct Plan: AsyncParsableCommand {
@@ -14,7 +16,7 @@ struct Plan: AsyncParsableCommand {
             EFS preloads under the per-stream, per-node and per-file-system limits. Reports the ready-time \
             percentiles, the bottleneck, the recommendation and the costs.
 
-            Sizes: 187GB (10^9), 50GiB or 50Gi (2^30); a bare number is bytes. Rates: 60GiB/s, 1500MiB/s. \
+            Sizes: 187GB or 187G (10^9), 50GiB or 50Gi (2^30); a bare number is bytes. Rates: 60GiB/s, 1500MiB/s. \
             Durations: 90s, 6m, 1h30m, 7m30s; a bare number is seconds.
 
             A recipe's `plan:` section supplies defaults with the option names in camelCase (deadline: 7m, \
@@ -123,13 +125,7 @@ struct Plan: AsyncParsableCommand {
 
     func run() async throws {
         let started = Date()
-        let input = try makeInput()
-        let result: PlanReport
-        do {
-            result = try Planner.plan(input)
-        } catch let error as PlanError {
-            throw CLIFailure.input(error.description)
-        }
+        let result = try Planner.plan(try makeOptions().resolve())
         if let svg { try PlanOutput.write(result.svg(), to: svg, option: "--svg") }
         if let html { try PlanOutput.write(result.html(), to: html, option: "--html") }
         if report.json {
@@ -143,184 +139,23 @@ struct Plan: AsyncParsableCommand {
         }
     }
 
-    /// Merges the command line over the recipe over the defaults and parses every value, naming the option
-    /// whose text is wrong.
-    func makeInput() throws -> PlanInput {
-        let recipe = try self.recipe.map { try PlanRecipe(path: $0) } ?? PlanRecipe()
-        let values = PlanValues(recipe: recipe)
-
-        // The volume: a manifest or a size, command line first.
-        var written: UInt64
-        var volumeBytes: UInt64?
-        var name = recipe.name
-        let cliManifest = manifest, cliWritten = writtenBytes
-        if cliManifest != nil, cliWritten != nil { throw CLIFailure.input("give --manifest or --written-bytes, not both") }
-        let manifestPath = cliManifest ?? (cliWritten == nil ? recipe["manifest"] : nil)
-        let writtenText = cliWritten ?? (cliManifest == nil && manifestPath == nil ? recipe["writtenBytes"] : nil)
-        if let manifestPath {
-            let summary: ManifestSummary
-            do {
-                summary = try ManifestSummary.load(path: manifestPath)
-            } catch let error as ManifestSummary.Error {
-                if case .unreadable = error { throw CLIFailure.io(error.description) }
-                throw CLIFailure.input("--manifest: \(error.description)")
-            }
-            written = summary.writtenBytes
-            volumeBytes = summary.volumeBytes
-            name = name ?? summary.name
-        } else if let writtenText {
-            written = try values.size(writtenText, option: "--written-bytes")
-        } else {
-            throw CLIFailure.input("no snapshot size: give --manifest manifest.json or --written-bytes SIZE (or plan.manifest in the recipe)")
-        }
-        if let text = values.pick(snapshotSize, "snapshotSize") {
-            volumeBytes = try values.size(text, option: "--snapshot-size")
-        }
-
-        let rateChoice: RateChoice
-        do {
-            rateChoice = try RateChoice(parsing: values.pick(rate, "rate") ?? "auto")
-        } catch {
-            throw CLIFailure.input("--rate: \(error)")
-        }
-        let deadlineSeconds = try values.duration(values.pick(deadline, "deadline") ?? "7m", option: "--deadline")
-        let startSeconds = try values.duration(values.pick(instanceStart, "instanceStart") ?? "90s", option: "--instance-start")
-
-        // Requests.
-        var requests: [Double]
-        var arrivalDescription: String
-        if let path = values.pick(arrivals, "arrivals") {
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure.input("--arrivals: file '\(path)' does not exist") }
-            guard let data = PlanFile.read(path), let text = String(data: data, encoding: .utf8) else {
-                throw CLIFailure.io("--arrivals: file '\(path)' cannot be read")
-            }
-            do {
-                requests = try Arrivals.parseCSV(text, source: path)
-            } catch {
-                throw CLIFailure.input("--arrivals: \(error)")
-            }
-            arrivalDescription = "launch times from \(path)"
-        } else {
-            let perMinute = try values.number(values.pick(volumesPerMinute, "volumesPerMinute") ?? "200", option: "--volumes-per-minute")
-            guard perMinute > 0 else { throw CLIFailure.input("--volumes-per-minute must be greater than zero") }
-            let burstText = values.pick(burst, "burst")
-            let burstSeconds = try values.duration(burstText ?? "1m", option: "--burst")
-            let count: Int
-            if let nodesText = values.pick(nodes, "nodes") {
-                count = try values.integer(nodesText, option: "--nodes", range: 1...1_000_000)
-            } else {
-                guard burstSeconds > 0 else { throw CLIFailure.input("--burst must be greater than zero") }
-                count = Arrivals.count(perMinute: perMinute, burstSeconds: burstSeconds)
-            }
-            requests = Arrivals.uniform(perMinute: perMinute, count: count)
-            arrivalDescription = String(format: "%g a minute over %@", perMinute, TimeSpan.format(Double(count) * 60 / perMinute))
-        }
-
-        // Models.
-        let cliModelBytes = modelBytes, cliModels = models
-        if cliModelBytes != nil, cliModels != nil { throw CLIFailure.input("give --model-bytes or --models, not both") }
-        var modelSet = ModelSet(files: [])
-        var haveListing = false
-        let modelsPath = cliModels ?? (cliModelBytes == nil ? recipe["models"] : nil)
-        if let modelsPath {
-            do {
-                modelSet = try ModelSet.load(from: modelsPath)
-            } catch let error as ModelSet.Error {
-                if case .unreadable = error { throw CLIFailure.io(error.description) }
-                throw CLIFailure.input("--models: \(error.description)")
-            }
-            haveListing = true
-        } else if let text = cliModelBytes ?? recipe["modelBytes"] {
-            modelSet = .single(bytes: try values.size(text, option: "--model-bytes"))
-        }
-        let streamCount = try values.integer(values.pick(streams, "streams") ?? "16", option: "--streams", range: 1...1024)
-        var perStream: ByteRate? = .mibPerSecond(100)
-        if let text = values.pick(streamLimit, "streamLimit") {
-            perStream = text.lowercased() == "none" ? nil : try values.rate(text, option: "--stream-limit")
-        }
-        let scheduleKind: StreamSchedule.Kind
-        if let text = values.pick(schedule, "schedule") {
-            guard let kind = StreamSchedule.Kind(rawValue: text.lowercased()) else {
-                throw CLIFailure.input("--schedule: '\(text)' is not lpt or ranges")
-            }
-            scheduleKind = kind
-        } else {
-            scheduleKind = haveListing ? .lpt : .ranges
-        }
-
-        // EFS.
-        let modeText = values.pick(efsMode, "efsMode") ?? "elastic"
-        guard let mode = EFSMode(rawValue: modeText.lowercased()) else {
-            throw CLIFailure.input("--efs-mode: '\(modeText)' is not elastic, provisioned or bursting")
-        }
-        let readLimit = try values.pick(efsReadLimit, "efsReadLimit").map { try values.rate($0, option: "--efs-read-limit") }
-        let client = try values.pick(clientLimit, "clientLimit").map { try values.rate($0, option: "--client-limit") }
-        let stored = try values.pick(efsStored, "efsStored").map { try values.size($0, option: "--efs-stored") } ?? modelSet.totalBytes
-        let efs = EFSLimits.defaults(mode: mode, clientLimit: client, readLimit: readLimit, storedBytes: stored)
-
-        let preloadText = values.pick(preloadAfter, "preloadAfter") ?? "containerd"
-        guard let preload = PreloadStart(rawValue: preloadText.lowercased()) else {
-            throw CLIFailure.input("--preload-after: '\(preloadText)' is not containerd or volume")
-        }
-        var lazy = LazyHydration()
-        if let text = values.pick(lazyRate, "lazyRate") {
-            do {
-                lazy = LazyHydration(rates: try ByteRate.parseRange(text))
-            } catch {
-                throw CLIFailure.input("--lazy-rate: \(error)")
-            }
-        }
-        let bucket = try values.number(values.pick(launchBucket, "launchBucket") ?? "1000", option: "--launch-bucket")
-        let refill = try values.number(values.pick(launchRefill, "launchRefill") ?? "2", option: "--launch-refill")
-        let tokens = try values.pick(launchTokens, "launchTokens").map { try values.number($0, option: "--launch-tokens") }
-        if let tokens, tokens > bucket { throw CLIFailure.input("--launch-tokens \(tokens) exceeds --launch-bucket \(bucket)") }
-        let zones = try values.integer(values.pick(azs, "azs") ?? "3", option: "--azs", range: 1...64)
-        let pricing = Pricing(
-            provisionedRatePerGiBAt300: try values.number(values.pick(ratePrice, "ratePrice") ?? "0.0036", option: "--rate-price"),
-            efsReadPerGiB: try values.pick(efsReadPrice, "efsReadPrice").map { try values.number($0, option: "--efs-read-price") }
-                ?? Pricing.defaultEFSReadPerGiB(mode: mode),
-            fsrPerDSUHour: try values.number(values.pick(fsrPrice, "fsrPrice") ?? "0.75", option: "--fsr-price"))
-
-        return PlanInput(
-            name: name, writtenBytes: written, volumeBytes: volumeBytes, rate: rateChoice, deadline: deadlineSeconds,
-            requests: requests, instanceStart: startSeconds, models: modelSet, streams: streamCount, streamLimit: perStream,
-            schedule: scheduleKind, efs: efs, preloadStart: preload, lazy: lazy,
-            launchThrottle: LaunchThrottle(capacity: bucket, refillPerSecond: refill, initialTokens: tokens),
-            availabilityZones: zones, pricing: pricing, arrivalDescription: arrivalDescription)
-    }
-}
-
-/// Parses option text with KilnPlan's parsers and turns their errors into one clear usage line.
-struct PlanValues {
-    let recipe: PlanRecipe
-
-    /// The command-line value, else the recipe's.
-    func pick(_ cli: String?, _ key: String) -> String? { cli ?? recipe[key] }
-
-    func size(_ text: String, option: String) throws -> UInt64 {
-        do { return try ByteSize(parsing: text).bytes } catch { throw CLIFailure.input("\(option): \(error)") }
-    }
-
-    func rate(_ text: String, option: String) throws -> ByteRate {
-        do { return try ByteRate(parsing: text) } catch { throw CLIFailure.input("\(option): \(error)") }
-    }
-
-    func duration(_ text: String, option: String) throws -> Double {
-        do { return try TimeSpan(parsing: text).seconds } catch { throw CLIFailure.input("\(option): \(error)") }
-    }
-
-    func number(_ text: String, option: String) throws -> Double {
-        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0 else {
-            throw CLIFailure.input("\(option): '\(text)' is not a non-negative number")
-        }
-        return value
-    }
-
-    func integer(_ text: String, option: String, range: ClosedRange<Int>) throws -> Int {
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-            throw CLIFailure.input("\(option): '\(text)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return value
+    /// The command line over the recipe's `plan:` section (read by the one recipe reader); the plan library
+    /// merges, parses and applies the defaults.
+    func makeOptions() throws -> PlanOptions {
+        let fromRecipe = try recipe.map { try Recipe(path: $0).plan } ?? PlanOptions()
+        var cli = PlanOptions()
+        let given: [(PlanOption, String?)] = [
+            (.manifest, manifest), (.writtenBytes, writtenBytes), (.snapshotSize, snapshotSize), (.rate, rate),
+            (.deadline, deadline), (.volumesPerMinute, volumesPerMinute), (.burst, burst), (.nodes, nodes),
+            (.arrivals, arrivals), (.instanceStart, instanceStart), (.modelBytes, modelBytes), (.models, models),
+            (.streams, streams), (.streamLimit, streamLimit), (.schedule, schedule), (.efsMode, efsMode),
+            (.efsReadLimit, efsReadLimit), (.clientLimit, clientLimit), (.efsStored, efsStored),
+            (.preloadAfter, preloadAfter), (.lazyRate, lazyRate), (.launchBucket, launchBucket),
+            (.launchRefill, launchRefill), (.launchTokens, launchTokens), (.azs, azs), (.ratePrice, ratePrice),
+            (.efsReadPrice, efsReadPrice), (.fsrPrice, fsrPrice),
+        ]
+        for (option, text) in given { cli.set(option, text, origin: .commandLine) }
+        return cli.merged(over: fromRecipe)
     }
 }
 

@@ -17,20 +17,16 @@ struct PlatformOptions: ParsableArguments {
     }
 }
 
-/// Opens and resolves sources, turning input errors into exit code 2 with one clear line.
+/// Opens and resolves sources; a failure names the source and keeps its exit status.
 enum SourceLoader {
     static func resolve(_ text: String, platforms: [Platform], allPlatforms: Bool) throws -> Resolution {
         do {
             let source = try ImageSource(parsing: text)
             let reader = try SourceReader(source)
             return try reader.resolve(platforms: platforms, allPlatforms: allPlatforms)
-        } catch let e as CLIFailure {
-            throw e
         } catch let e as BlobError {
-            if case .io = e { throw CLIFailure.io("\(text): \(e)") }
-            throw CLIFailure.input("\(text): \(e)")
-        } catch {
-            throw CLIFailure.input("\(error)")
+            // Blob errors name the blob, not the source it came from.
+            throw CLIFailure.wrapping(text, e)
         }
     }
 }

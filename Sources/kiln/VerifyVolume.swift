@@ -42,25 +42,6 @@ enum VolumeInput {
     }
 }
 
-/// Maps library errors onto kiln's exit codes with one line naming the file.
-func volumeFailure(_ error: Error) -> CLIFailure {
-    switch error {
-    case let e as CLIFailure: return e
-    case let e as SnapshotManifest.Error:
-        if case .unreadable = e { return .io("\(e)") }
-        return .input("\(e)")
-    case let e as BlockDigestFile.Error:
-        if case .unreadable = e { return .io("\(e)") }
-        return .input("\(e)")
-    case let e as BlockHasher.Error:
-        if case .io = e { return .io("\(e)") }
-        return .input("\(e)")
-    case let e as VolumeProbe.Error: return .io("\(e)")
-    case let e as ManifestWriter.Error: return .io("\(e)")
-    default: return .io("\(error)")
-    }
-}
-
 /// `kiln verify data.img [--manifest manifest.json]` and `kiln verify manifest.json`.
 struct VerifyVolume {
     var input: VolumeInput
@@ -70,18 +51,12 @@ struct VerifyVolume {
     var report: ReportOptions
 
     func run() throws {
-        do {
-            switch input {
-            case .manifest(let path):
-                if manifest != nil { throw CLIFailure.input("--manifest: give a disk image to check against it, not a manifest") }
-                try verifyManifest(path)
-            case .image(let path):
-                try verifyImage(path)
-            }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw volumeFailure(error)
+        switch input {
+        case .manifest(let path):
+            if manifest != nil { throw CLIFailure.input("--manifest: give a disk image to check against it, not a manifest") }
+            try verifyManifest(path)
+        case .image(let path):
+            try verifyImage(path)
         }
     }
 

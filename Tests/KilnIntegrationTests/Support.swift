@@ -15,7 +15,7 @@ let packageRoot: String = {
 let fixtures = packageRoot + "/fixtures"
 let envScript = packageRoot + "/scripts/lib/containerd-env.sh"
 let criScript = packageRoot + "/scripts/lib/containerd-cri.py"
-/// Debian's interpreter: python3-grpcio and python3-yaml are installed for it, whatever else is on PATH.
+/// Debian's interpreter: python3-grpcio is installed for it, whatever else is on PATH.
 let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
 
 /// The kiln binary: `KILN_BIN`, else the one built beside these tests, else `.build/debug/kiln`, else release.

@@ -1,7 +1,7 @@
 """Compares two containerd roots (var/lib/containerd): one written by a real containerd pull, one baked.
 
 Usage:
-  containerd-compare.py recipe RECIPE [--layout L] [--platform P]...
+  kiln bake RECIPE --dry-run --json | containerd-compare.py recipe
       prints the recipe as shell-friendly lines:
         layout L / platform P / namespace NS / keep-layer-blobs true|false
         image SKOPEO-SOURCE NAME [NAME...]
@@ -93,60 +93,22 @@ class Report:
 # --- recipe -----------------------------------------------------------------------------------------
 
 def recipe_command(args):
-    import yaml  # python3-yaml
-    path = args[0]
-    layout_override = None
-    platforms_override = []
-    i = 1
-    while i < len(args):
-        if args[i] == "--layout":
-            layout_override = args[i + 1]
-            i += 2
-        elif args[i] == "--platform":
-            platforms_override.append(args[i + 1])
-            i += 2
-        else:
-            raise SystemExit(f"containerd-compare: unknown recipe option {args[i]}")
-    with open(path) as f:
-        doc = yaml.safe_load(f)
-    base = os.path.dirname(os.path.abspath(path))
-    volume = doc.get("volume") or {}
-    platforms = platforms_override or doc.get("platforms") or ([doc["platform"]] if doc.get("platform") else [])
-    print("layout", layout_override or volume.get("layout") or "bottlerocket")
-    for p in platforms:
+    """The recipe as `kiln bake RECIPE --dry-run --json` resolved it (on stdin), as plan lines."""
+    if args:
+        raise SystemExit("containerd-compare: recipe reads kiln's resolved recipe on stdin; options go to kiln")
+    doc = json.load(sys.stdin)
+    print("layout", doc["layout"])
+    for p in doc["platforms"]:
         print("platform", p)
-    print("namespace", volume.get("namespace") or NS_DEFAULT)
-    print("keep-layer-blobs", "false" if volume.get("keepLayerBlobs") is False else "true")
-    for image in doc.get("images") or []:
-        names = image.get("names") or []
+    print("namespace", doc["namespace"])
+    print("keep-layer-blobs", "true" if doc["keepLayerBlobs"] else "false")
+    for image in doc["images"]:
+        names = image["names"]
         if not names:
-            raise SystemExit(f"containerd-compare: image {image.get('source')} has no names; a pull needs one")
-        print("image", skopeo_source(image["source"], base), *names)
+            raise SystemExit(f"containerd-compare: image {image['source']} has no names; a pull needs one")
+        ref = f":{image['reference']}" if image.get("reference") else ""
+        print("image", f"{image['kind']}:{image['path']}{ref}", *names)
 
-
-def skopeo_source(source, base):
-    """kiln's source syntax to a skopeo transport reference (paths made absolute)."""
-    for transport in ("oci-archive", "docker-archive", "oci"):
-        if source.startswith(transport + ":"):
-            rest = source[len(transport) + 1:]
-            path, sep, ref = rest.partition(":")
-            return f"{transport}:{resolve(path, base)}{sep}{ref}"
-    path = resolve(source, base)
-    if os.path.isdir(path):
-        return f"oci:{path}"
-    import tarfile
-    with tarfile.open(path) as t:
-        names = set(t.getnames())
-    return f"docker-archive:{path}" if "manifest.json" in names and "index.json" not in names else f"oci-archive:{path}"
-
-
-def resolve(path, base):
-    if os.path.isabs(path) or os.path.exists(path):
-        return os.path.abspath(path)
-    return os.path.join(base, path)
-
-
-# --- bbolt dumps ------------------------------------------------------------------------------------
 
 def bolt_dump(boltcheck, path):
     """Runs boltcheck dump (tx.Check first); returns (buckets {path: seq}, keys {(path, key): value})."""

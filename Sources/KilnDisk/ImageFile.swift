@@ -3,21 +3,24 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KilnCore
 
 /// A read-only image file shared by worker threads: `pread` keeps no file position, so one descriptor serves all.
-final class ImageFile: @unchecked Sendable {
-    let path: String
-    let size: UInt64
+public final class ImageFile: @unchecked Sendable {
+    public let path: String
+    public let size: UInt64
     private let fd: Int32
 
     /// Errors raised while reading an image file.
-    enum Error: Swift.Error, CustomStringConvertible {
+    public enum Error: KilnError {
         case open(String, Int32)
         case notRegular(String)
         case read(String, offset: UInt64, Int32)
         case shrank(String, offset: UInt64)
 
-        var description: String {
+        public var exitStatus: ExitStatus { .environment }
+
+        public var description: String {
             switch self {
             case .open(let p, let e): return "cannot open '\(p)': \(String(cString: strerror(e)))"
             case .notRegular(let p): return "'\(p)' is not a regular file"
@@ -27,7 +30,7 @@ final class ImageFile: @unchecked Sendable {
         }
     }
 
-    init(path: String) throws {
+    public init(path: String) throws(Error) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Error.open(path, errno) }
         var st = stat()
@@ -46,19 +49,19 @@ final class ImageFile: @unchecked Sendable {
     }
 
     /// Whether ``withBytes(at:count:scratch:_:)`` maps pages instead of copying them; see ``mapPages()``.
-    private(set) var mapsPages = false
+    public private(set) var mapsPages = false
 
     deinit { close(fd) }
 
     /// Lets ``withBytes(at:count:scratch:_:)`` hash the file's pages in place through short-lived read-only
     /// mappings instead of copying them out. Only for files nothing truncates while they are read: a mapped page
     /// past a new end of file faults.
-    func mapPages() { mapsPages = true }
+    public func mapPages() { mapsPages = true }
 
     /// Calls `body` with `count` bytes from `offset`: the file's own pages, mapped for the call, when pages are
     /// mapped and the range lies within the file; otherwise a copy read into `scratch` (zeros past the end of
     /// the file, as ``read(into:at:)``). Mappings last one call, so memory stays that of one range per thread.
-    func withBytes<T>(at offset: UInt64, count: Int, scratch: UnsafeMutableRawBufferPointer,
+    public func withBytes<T>(at offset: UInt64, count: Int, scratch: UnsafeMutableRawBufferPointer,
                       _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         let page = UInt64(4096)
         if mapsPages, count > 0, offset % page == 0, offset <= size, UInt64(count) <= size - offset,
@@ -72,7 +75,7 @@ final class ImageFile: @unchecked Sendable {
     }
 
     /// Fills `buffer` from `offset`; bytes past the end of the file (a partial last block) read as zeros.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(Error) {
         guard let base = buffer.baseAddress else { return }
         let wanted = offset >= size ? 0 : Int(min(UInt64(buffer.count), size - offset))
         var done = 0
@@ -88,9 +91,18 @@ final class ImageFile: @unchecked Sendable {
         if done < buffer.count { memset(base + done, 0, buffer.count - done) }
     }
 
+    /// `count` bytes from `offset` (zeros past the end of the file), as a new array.
+    public func bytes(at offset: UInt64, count: Int) throws(Error) -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+        try read(into: region, at: offset)
+        return Array(UnsafeRawBufferPointer(region))
+    }
+
     /// The runs of `blockSize` blocks that hold data, per `SEEK_DATA`/`SEEK_HOLE`: every other block lies in a
     /// hole and reads as zeros. Without hole support (the call fails) the whole file is one run.
-    func dataBlockRuns(blockSize: UInt64, useHoles: Bool = true) -> [Range<UInt64>] {
+    public func dataBlockRuns(blockSize: UInt64, useHoles: Bool = true) -> [Range<UInt64>] {
         let blocks = (size + blockSize - 1) / blockSize
         guard blocks > 0 else { return [] }
         guard useHoles else { return [0..<blocks] }
@@ -124,39 +136,4 @@ final class ImageFile: @unchecked Sendable {
     private static let seekData: Int32 = 4
     private static let seekHole: Int32 = 3
     #endif
-}
-
-/// An aligned scratch buffer owned by one thread.
-final class ScratchBuffer {
-    let bytes: UnsafeMutableRawBufferPointer
-
-    init(count: Int) {
-        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
-    }
-
-    deinit { bytes.deallocate() }
-}
-
-/// Shared zeros for hashing holes and testing blocks for zero without allocating.
-enum Zeros {
-    static let count = 1 << 20
-    nonisolated(unsafe) static let buffer: UnsafeRawBufferPointer = {
-        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
-        b.initializeMemory(as: UInt8.self, repeating: 0)
-        return UnsafeRawBufferPointer(b)
-    }()
-
-    /// True when every byte of `region` is zero.
-    static func contains(_ region: UnsafeRawBufferPointer) -> Bool {
-        guard var p = region.baseAddress else { return true }
-        var left = region.count
-        while left > 0 {
-            let n = min(left, count)
-            // memcmp is vectorised in libc and returns at the first difference.
-            if memcmp(p, buffer.baseAddress!, n) != 0 { return false }
-            p += n
-            left -= n
-        }
-        return true
-    }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// A throughput in bytes per second parsed from text such as `60GiB/s`, `1500MiB/s` or `140MB/s`.
 ///
-/// The size part follows ``ByteSize`` (decimal vs binary suffixes); the `/s` suffix is optional.
+/// The size part follows ``Quantity`` (SI and IEC units); the `/s` suffix is optional.
 public struct ByteRate: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var bytesPerSecond: Double
 
@@ -11,16 +11,13 @@ public struct ByteRate: Sendable, Hashable, Comparable, Codable, CustomStringCon
     public static func mibPerSecond(_ value: Double) -> ByteRate { ByteRate(bytesPerSecond: value * Units.mib) }
     public static func gibPerSecond(_ value: Double) -> ByteRate { ByteRate(bytesPerSecond: value * Units.gib) }
 
-    public init(parsing text: String) throws {
-        var body = text.trimmingCharacters(in: .whitespaces)
-        for suffix in ["/sec", "/s"] where body.lowercased().hasSuffix(suffix) {
-            body = String(body.dropLast(suffix.count))
-            break
-        }
-        guard let value = QuantityParser.bytes(body), value.isFinite else { throw Error.invalid(text) }
-        guard value > 0 else { throw Error.notPositive(text) }
+    public init(parsing text: String) throws(QuantityError) {
+        let value = try Quantity.bytesPerSecond(text)
+        guard value > 0 else { throw .notPositive(text) }
         bytesPerSecond = value
     }
+
+    public typealias Error = QuantityError
 
     public var mibPerSecond: Double { bytesPerSecond / Units.mib }
 
@@ -42,28 +39,11 @@ public struct ByteRate: Sendable, Hashable, Comparable, Codable, CustomStringCon
         }
         return String(format: "%.0f KiB/s", bytesPerSecond / Units.kib)
     }
-
-    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
-        case invalid(String)
-        case notPositive(String)
-        case invalidRange(String)
-
-        public var description: String {
-            switch self {
-            case .invalid(let text):
-                return "invalid rate '\(text)': expected a size per second such as 60GiB/s, 1500MiB/s or 140MB/s"
-            case .notPositive(let text):
-                return "rate '\(text)' must be greater than zero"
-            case .invalidRange(let text):
-                return "invalid rate range '\(text)': expected LOW..HIGH such as 50MB/s..140MB/s with LOW <= HIGH"
-            }
-        }
-    }
 }
 
 extension ByteRate {
     /// Parses `LOW..HIGH`, e.g. `50MB/s..140MB/s`; a single rate gives an empty-width range.
-    public static func parseRange(_ text: String) throws -> ClosedRange<ByteRate> {
+    public static func parseRange(_ text: String) throws(QuantityError) -> ClosedRange<ByteRate> {
         let parts = text.components(separatedBy: "..")
         switch parts.count {
         case 1:
@@ -71,11 +51,11 @@ extension ByteRate {
             return rate...rate
         case 2:
             guard let low = try? ByteRate(parsing: parts[0]), let high = try? ByteRate(parsing: parts[1]), low <= high else {
-                throw Error.invalidRange(text)
+                throw .invalidRange(text)
             }
             return low...high
         default:
-            throw Error.invalidRange(text)
+            throw .invalidRange(text)
         }
     }
 }

@@ -1,21 +1,17 @@
 import Foundation
 
-/// An amount of bytes parsed from text such as `187GB`, `50GiB`, `200Gi` or `1048576`.
-///
-/// Decimal suffixes (KB, MB, GB, TB, PB) are powers of 10, binary suffixes (KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti,
-/// PiB/Pi) powers of 2, a bare number is bytes. Units are case-insensitive; single-letter units are rejected
-/// as ambiguous.
+/// An amount of bytes parsed from text such as `187GB`, `500M`, `50GiB`, `200Gi` or `1048576`, with ``Quantity``.
 public struct ByteSize: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var bytes: UInt64
 
     public init(_ bytes: UInt64) { self.bytes = bytes }
 
-    /// Parses a size; fractions are allowed with a unit and rounded to the nearest byte.
-    public init(parsing text: String) throws {
-        guard let value = QuantityParser.bytes(text) else { throw Error.invalid(text) }
-        guard value.isFinite, value < 0x1p64 else { throw Error.tooLarge(text) }
-        bytes = UInt64(value.rounded())
+    /// Parses a size; a fraction is allowed when the result is a whole number of bytes (`1.5GiB`).
+    public init(parsing text: String) throws(QuantityError) {
+        bytes = try Quantity.bytes(text)
     }
+
+    public typealias Error = QuantityError
 
     public static func < (lhs: ByteSize, rhs: ByteSize) -> Bool { lhs.bytes < rhs.bytes }
 
@@ -44,19 +40,5 @@ public struct ByteSize: Sendable, Hashable, Comparable, Codable, CustomStringCon
             return String(format: "%.2f %@", bytes / size, name)
         }
         return "\(Int(bytes)) B"
-    }
-
-    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
-        case invalid(String)
-        case tooLarge(String)
-
-        public var description: String {
-            switch self {
-            case .invalid(let text):
-                return "invalid size '\(text)': expected a number with an optional unit such as 187GB, 50GiB, 200Gi or 1048576 (bytes)"
-            case .tooLarge(let text):
-                return "size '\(text)' is too large"
-            }
-        }
     }
 }

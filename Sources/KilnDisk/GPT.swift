@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// A GUID partition table with one partition, as Bottlerocket's data disk carries it.
 ///
@@ -110,8 +111,11 @@ public struct GPT: Sendable, Hashable {
         }
     }
 
-    public enum Error: Swift.Error, CustomStringConvertible {
+    public enum Error: KilnError {
         case io(Int32)
+
+        public var exitStatus: ExitStatus { .environment }
+
         public var description: String {
             switch self {
             case .io(let e): return "cannot write the partition table: \(String(cString: strerror(e)))"
@@ -139,6 +143,12 @@ public struct GUID: Sendable, Hashable, CustomStringConvertible {
         bytes = [raw[3], raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6]] + raw[8...]
     }
 
+    /// A GUID from its 16 on-disk bytes.
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 16, "a GUID has 16 bytes")
+        self.bytes = bytes
+    }
+
     /// A GUID from 16 bytes of a hash (RFC 4122 version 4 / variant bits set), for deterministic disk GUIDs.
     public init(hashBytes: [UInt8]) {
         var raw = Array(hashBytes.prefix(16))
@@ -158,13 +168,13 @@ public struct GUID: Sendable, Hashable, CustomStringConvertible {
 
 /// CRC-32 (IEEE 802.3, as zlib and the UEFI specification use it).
 enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
+    private static let table: [UInt32] = (0..<256).map { i -> UInt32 in
         var c = UInt32(i)
         for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
         var c: UInt32 = 0xFFFF_FFFF
         for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xff)] ^ (c >> 8) }
         return c ^ 0xFFFF_FFFF

@@ -1,0 +1,13 @@
+import KilnCore
+
+extension ContainerdInventory.Error: KilnError {
+    public var exitStatus: ExitStatus { .input }
+}
+
+extension ImageName.Error: KilnError {
+    public var exitStatus: ExitStatus { .input }
+}
+
+extension ContainerdRoot.Error: KilnError {
+    public var exitStatus: ExitStatus { .input }
+}
