@@ -56,17 +56,20 @@ let package = Package(
             ]
         ),
 
+        // Process runner, temporary directories, seeded random data, the package root: shared by every test target.
+        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
+
         .testTarget(name: "KilnDigestTests", dependencies: ["KilnDigest"]),
         .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnDigest"]),
         .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnOCI", "KilnDigest"]),
         .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4"]),
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt"]),
-        .testTarget(name: "KilnCoreTests", dependencies: ["KilnCore"]),
-        .testTarget(name: "KilnDiskTests", dependencies: ["KilnDisk", "KilnExt4", "KilnCore"]),
+        .testTarget(name: "KilnCoreTests", dependencies: ["KilnCore", "KilnTestSupport"]),
+        .testTarget(name: "KilnDiskTests", dependencies: ["KilnDisk", "KilnExt4", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan", "KilnCore"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest", "KilnDisk"]),
         .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest"]),
-        .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan"]),
+        .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).

@@ -124,7 +124,8 @@ public enum Quantity {
         var lastScale = Double.infinity
         var parts = 0
         while !rest.isEmpty {
-            let (number, after) = try leadingNumber(rest, whole: text)
+            let (number, afterNumber) = try leadingNumber(rest, whole: text)
+            let after = afterNumber.drop { $0 == " " }
             var unitEnd = after.startIndex
             while unitEnd < after.endIndex, after[unitEnd].isLetter { unitEnd = after.index(after: unitEnd) }
             let unit = after[after.startIndex..<unitEnd]

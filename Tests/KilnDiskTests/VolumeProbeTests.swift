@@ -1,6 +1,7 @@
 import Foundation
+import KilnDisk
+import KilnTestSupport
 import Testing
-@testable import KilnManifest
 
 let haveDiskTools = ["/usr/sbin/sgdisk", "/usr/sbin/mke2fs", "/usr/sbin/dumpe2fs"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
 
@@ -17,14 +18,14 @@ struct VolumeProbeTests {
     }
 
     func makeFilesystem(_ path: String, size: String) throws -> [String: String] {
-        let made = try runProcess("/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext4", "-L", "kiln-data", path, size])
+        let made = try ProcessRunner().run("/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext4", "-L", "kiln-data", path, size])
         try #require(made.status == 0, "mke2fs: \(made.stderr)")
-        let dump = try runProcess("/usr/sbin/dumpe2fs", ["-h", path])
+        let dump = try ProcessRunner().run("/usr/sbin/dumpe2fs", ["-h", path])
         try #require(dump.status == 0, "dumpe2fs: \(dump.stderr)")
         return fields(dump.stdout)
     }
 
-    func expectFilesystem(_ fs: ManifestFilesystem?, _ dump: [String: String], offset: UInt64) throws {
+    func expectFilesystem(_ fs: VolumeProbe.Filesystem?, _ dump: [String: String], offset: UInt64) throws {
         let fs = try #require(fs)
         #expect(fs.type == "ext4")
         #expect(fs.offset == offset)
@@ -40,8 +41,8 @@ struct VolumeProbeTests {
     @Test("a bare ext4 filesystem")
     func bareFilesystem() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let path = dir.file("fs.img")
+        defer { dir.remove() }
+        let path = dir.path("fs.img")
         let dump = try makeFilesystem(path, size: "32M")
         let probe = try VolumeProbe(path: path)
         #expect(probe.partitionTable == nil)
@@ -53,18 +54,18 @@ struct VolumeProbeTests {
     @Test("a GPT disk with Bottlerocket's data partition at 1 MiB holding ext4")
     func gptDisk() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let disk = dir.file("disk.img")
+        defer { dir.remove() }
+        let disk = dir.path("disk.img")
         try makeSparseFile(disk, size: 64 << 20, writes: [])
-        let made = try runProcess("/usr/sbin/sgdisk", ["-n", "1:2048:0", "-t", "1:\(VolumeProbe.bottlerocketDataType)",
+        let made = try ProcessRunner().run("/usr/sbin/sgdisk", ["-n", "1:2048:0", "-t", "1:\(GPT.bottlerocketDataType.description)",
                                                        "-u", "1:5b94e8df-28b8-485c-9d19-362263b5944c", "-c", "1:BOTTLEROCKET-DATA", disk])
         try #require(made.status == 0, "sgdisk: \(made.stderr)")
-        let info = fields(try runProcess("/usr/sbin/sgdisk", ["-i", "1", disk]).stdout)
+        let info = fields(try ProcessRunner().run("/usr/sbin/sgdisk", ["-i", "1", disk]).stdout)
         let firstSector = try #require(info["First sector"].flatMap { UInt64($0.split(separator: " ")[0]) })
         let lastSector = try #require(info["Last sector"].flatMap { UInt64($0.split(separator: " ")[0]) })
 
         // The filesystem is made apart and copied into the partition, as a bake would write it.
-        let fsPath = dir.file("fs.img")
+        let fsPath = dir.path("fs.img")
         let dump = try makeFilesystem(fsPath, size: "\((lastSector - firstSector + 1) / 2)k")
         let fsBytes = try Data(contentsOf: URL(fileURLWithPath: fsPath))
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: disk))
@@ -83,7 +84,7 @@ struct VolumeProbeTests {
         #expect(p.typeGUID.uppercased() == info["Partition GUID code"]?.split(separator: " ").first.map(String.init))
         #expect(p.uniqueGUID.uppercased() == info["Partition unique GUID"])
         #expect("'\(p.name)'" == info["Partition name"])
-        let disk2 = fields(try runProcess("/usr/sbin/sgdisk", ["-p", disk]).stdout)
+        let disk2 = fields(try ProcessRunner().run("/usr/sbin/sgdisk", ["-p", disk]).stdout)
         #expect(p.diskGUID?.uppercased() == disk2["Disk identifier (GUID)"])
         try expectFilesystem(probe.filesystem, dump, offset: firstSector * 512)
         // The primary table sits in the first MiB and the backup at the end of the disk.
@@ -94,8 +95,8 @@ struct VolumeProbeTests {
     @Test("random bytes are neither")
     func unknown() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let path = dir.file("noise.img")
+        defer { dir.remove() }
+        let path = dir.path("noise.img")
         var rng = SeededGenerator(seed: 9)
         try makeSparseFile(path, size: 1 << 20, writes: [(0, rng.bytes(1 << 20))])
         let probe = try VolumeProbe(path: path)

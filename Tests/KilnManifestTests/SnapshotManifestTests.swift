@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnDisk
 import Testing
 @testable import KilnManifest
 
@@ -66,7 +67,7 @@ struct SnapshotManifestTests {
         defer { baked.dir.cleanup() }
         var withSnapshot = baked.manifest
         withSnapshot.snapshotId = "snap-0123456789abcdef0"
-        withSnapshot.volume.partition = ManifestPartition(start: 1_048_576, size: 4_000_000, typeGUID: VolumeProbe.bottlerocketDataType,
+        withSnapshot.volume.partition = ManifestPartition(start: 1_048_576, size: 4_000_000, typeGUID: GPT.bottlerocketDataType.description,
                                                           uniqueGUID: "5b94e8df-28b8-485c-9d19-362263b5944c", name: "BOTTLEROCKET-DATA")
         let second = baked.dir.file("second.json")
         try ManifestWriter.write(withSnapshot, to: second)

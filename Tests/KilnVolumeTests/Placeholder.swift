@@ -1,4 +1,0 @@
-import Testing
-@testable import KilnVolume
-
-@Test func placeholder() {}
