@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnExt4", "KilnDisk", "KilnPlan", "KilnManifest",
+                "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnDisk", "KilnPlan", "KilnManifest",
                 "KilnVolume", "KilnContainerd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -73,7 +73,7 @@ let package = Package(
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
-        .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest"]),
+        .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest", "KilnPlan", "KilnTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
