@@ -59,19 +59,19 @@ let package = Package(
         // Process runner, temporary directories, seeded random data, the package root: shared by every test target.
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
 
-        .testTarget(name: "KilnDigestTests", dependencies: ["KilnDigest"]),
-        .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnDigest"]),
-        .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnOCI", "KilnDigest"]),
-        .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4"]),
-        .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt"]),
+        .testTarget(name: "KilnDigestTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
+        .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnDigest", "KilnTestSupport"]),
+        .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
+        .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4", "KilnTestSupport"]),
+        .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt", "KilnTestSupport"]),
         .testTarget(name: "KilnCoreTests", dependencies: ["KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnDiskTests", dependencies: ["KilnDisk", "KilnExt4", "KilnCore", "KilnTestSupport"]),
-        .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan", "KilnCore"]),
-        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest", "KilnDisk"]),
-        .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest"]),
+        .testTarget(name: "KilnPlanTests", dependencies: ["KilnPlan", "KilnCore", "KilnTestSupport"]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnDigest", "KilnDisk", "KilnTestSupport"]),
+        .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
-        .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest"]),
+        .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
         .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest", "KilnPlan", "KilnTestSupport"]),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 /// Runs `scripts/boltcheck`, a small Go program on go.etcd.io/bbolt, as the independent judge
@@ -6,22 +7,20 @@ import Testing
 enum BoltCheck {
     static let goPath = "/usr/share/gocode"
     static let bboltSources = goPath + "/src/go.etcd.io/bbolt/db.go"
-    static let missingMessage =
-        "needs Go and the bbolt sources: apt-get install golang-go golang-github-coreos-bbolt-dev"
+    static let missingDescription = "Go and the bbolt sources (apt-get install golang-go golang-github-coreos-bbolt-dev)"
+    static let missingMessage = "needs " + missingDescription
 
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
+    /// `PATH`, then where Debian and the upstream tarball put Go.
     static let goBinary: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let dirs = path.split(separator: ":").map(String.init) + ["/usr/lib/go/bin", "/usr/local/go/bin"]
-        return dirs.map { $0 + "/go" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return ToolLocator(directories: dirs).find("go")
     }()
 
     static let isAvailable: Bool = goBinary != nil && FileManager.default.fileExists(atPath: bboltSources)
 
     /// The trait for tests that need the tool: skipped, saying what to install, without Go.
-    static var required: ConditionTrait { .enabled(if: isAvailable, "\(missingMessage)") }
+    static var required: ConditionTrait { .requires(Requirement(missingDescription, isMet: isAvailable)) }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -37,17 +36,14 @@ enum BoltCheck {
         try? FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
         atexit { try? FileManager.default.removeItem(at: BoltCheck.buildDirectory) }
         let output = buildDirectory.appendingPathComponent("boltcheck")
-        var environment = ProcessInfo.processInfo.environment
-        environment["GO111MODULE"] = "off"
-        environment["GOPATH"] = goPath
-        environment["GOFLAGS"] = ""
-        if environment["GOCACHE"] == nil {
+        var environment = ["GO111MODULE": "off", "GOPATH": goPath, "GOFLAGS": ""]
+        if ProcessInfo.processInfo.environment["GOCACHE"] == nil {
             environment["GOCACHE"] = temp.appendingPathComponent("kiln-boltcheck-gocache").path
         }
         do {
             _ = try run(
                 go, ["build", "-o", output.path, "./scripts/boltcheck"],
-                environment: environment, directory: packageRoot
+                environment: environment, directory: KilnPackage.root
             )
             return .success(output)
         } catch let failure as Failure {
@@ -93,52 +89,20 @@ enum BoltCheck {
         _ = try tool(["apply", file.path, scriptFile.path])
     }
 
+    /// Runs `executable` with `environment` added to this process's and returns its standard output; a non-zero
+    /// exit is an error carrying stderr.
     static func run(
         _ executable: String,
         _ arguments: [String],
-        environment: [String: String]? = nil,
-        directory: URL? = nil
+        environment: [String: String] = [:],
+        directory: String? = nil
     ) throws -> String {
-        let scratch = try TempDir()
-        let stdoutURL = scratch.url.appendingPathComponent("stdout")
-        let stderrURL = scratch.url.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let stdout = try FileHandle(forWritingTo: stdoutURL)
-        let stderr = try FileHandle(forWritingTo: stderrURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try stdout.close()
-        try stderr.close()
-        let out = try String(contentsOf: stdoutURL, encoding: .utf8)
-        guard process.terminationStatus == 0 else {
-            let err = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+        let result = try ProcessRunner(directory: directory, environment: environment).run(executable, arguments)
+        guard result.status == 0 else {
             let name = URL(fileURLWithPath: executable).lastPathComponent
             let command = ([name] + arguments).joined(separator: " ")
-            throw Failure(description: "\(command) exited \(process.terminationStatus): \(err)")
+            throw Failure(description: "\(command) exited \(result.status): \(result.stderr)")
         }
-        return out
+        return result.stdout
     }
-}
-
-/// A temporary directory removed when the value goes away.
-final class TempDir {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-bolt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnBolt
 
@@ -178,13 +179,13 @@ struct CorruptionTests {
     @Test("random damage gives errors or a tree, never a crash", arguments: 0..<4)
     func randomDamage(seed: UInt64) throws {
         let original = try Self.written()
-        var random = SplitMix(state: seed)
+        var random = SeededGenerator(seed: seed)
         for _ in 0..<100 {
             var bytes = original
             let page = 2 + random.below(original.count / Self.pageSize - 2)
             if random.below(4) == 0 {
                 // Scramble a whole page.
-                let noise = [UInt8](random.bytes(Self.pageSize))
+                let noise = random.bytes(Self.pageSize)
                 bytes.replaceSubrange((page * Self.pageSize)..<((page + 1) * Self.pageSize), with: noise)
             } else {
                 for _ in 0..<(1 + random.below(8)) {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 @testable import KilnBolt
 
 extension Data {
@@ -87,27 +88,9 @@ struct BoltScript {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so fixtures are the same on every run.
-struct SplitMix {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> Data {
-        var out = Data(capacity: count)
-        while out.count < count {
-            withUnsafeBytes(of: next()) { out.append(contentsOf: $0.prefix(count - out.count)) }
-        }
-        return out
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+extension SeededGenerator {
+    /// `count` random bytes as `Data`, the type bucket keys and values have.
+    mutating func data(_ count: Int) -> Data { Data(bytes(count)) }
 }
 
 enum Trees {
@@ -170,16 +153,16 @@ enum Trees {
 
     /// Thousands of keys: one bucket needing a branch level, one with long keys needing several.
     static func manyKeys() -> Bolt.Bucket {
-        var random = SplitMix(state: 1)
+        var random = SeededGenerator(seed: 1)
         var root = Bolt.Bucket()
         root.withBucket("big") { big in
             for index in 0..<5000 {
-                big.put(random.bytes(random.below(40)), forKey: Data(String(format: "key-%06d", index * 7)))
+                big.put(random.data(random.below(40)), forKey: Data(String(format: "key-%06d", index * 7)))
             }
         }
         root.withBucket("deep") { deep in
             for index in 0..<3000 {
-                deep.put(Data("v\(index)"), forKey: Data(String(format: "%08d", index)) + random.bytes(200))
+                deep.put(Data("v\(index)"), forKey: Data(String(format: "%08d", index)) + random.data(200))
             }
         }
         return root
@@ -187,19 +170,19 @@ enum Trees {
 
     /// Values and keys larger than a page, alone and among small elements.
     static func overflow() -> Bolt.Bucket {
-        var random = SplitMix(state: 2)
+        var random = SeededGenerator(seed: 2)
         var root = Bolt.Bucket()
         root.withBucket("large") { large in
             for size in [4097, 5000, 8192, 10_000, 70_000, 300_000] {
-                large.put(random.bytes(size), forKey: "value-\(size)")
+                large.put(random.data(size), forKey: "value-\(size)")
             }
-            large.put(Data("small"), forKey: random.bytes(32768))
-            large.put(random.bytes(9000), forKey: Data(repeating: 0xFF, count: 32768))
+            large.put(Data("small"), forKey: random.data(32768))
+            large.put(random.data(9000), forKey: Data(repeating: 0xFF, count: 32768))
         }
         root.withBucket("mixed") { mixed in
             for index in 0..<600 {
                 let size = index % 50 == 7 ? 6000 + index : random.below(60)
-                mixed.put(random.bytes(size), forKey: "k\(String(format: "%05d", index))")
+                mixed.put(random.data(size), forKey: "k\(String(format: "%05d", index))")
             }
         }
         return root
@@ -208,7 +191,7 @@ enum Trees {
     /// Many sub-buckets: inline ones, page-based ones, nested ones, empty ones, sequences, and
     /// buckets right at the inline size limit.
     static func manyBuckets() -> Bolt.Bucket {
-        var random = SplitMix(state: 3)
+        var random = SeededGenerator(seed: 3)
         var root = Bolt.Bucket(sequence: 0)
         root.withBucket("tenants") { tenants in
             tenants.sequence = 2000
@@ -216,7 +199,7 @@ enum Trees {
                 tenants.withBucket(String(format: "tenant-%04d", index)) { tenant in
                     tenant.sequence = UInt64(index)
                     let keys = index % 97 == 0 ? 120 : index % 4
-                    for key in 0..<keys { tenant.put(random.bytes(key * 3), forKey: "k\(key)") }
+                    for key in 0..<keys { tenant.put(random.data(key * 3), forKey: "k\(key)") }
                     if index % 250 == 0 {
                         tenant.withBucket("nested") { nested in
                             nested.sequence = .max

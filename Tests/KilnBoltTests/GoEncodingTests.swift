@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnBolt
 
@@ -17,8 +18,9 @@ struct GoEncodingTests {
         lines += signed.map { "varint \($0)" }
         lines += unsigned.map { "uvarint \($0)" }
         lines += times.map { "time \($0.0) \($0.1)" }
-        let dir = try TempDir()
-        let script = dir.file("encode.txt")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let script = dir.url("encode.txt")
         try (lines.joined(separator: "\n") + "\n").write(to: script, atomically: true, encoding: .utf8)
         var result: [String: String] = [:]
         for line in try BoltCheck.tool(["encode", script.path]).split(separator: "\n") {

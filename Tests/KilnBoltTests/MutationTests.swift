@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnBolt
 
@@ -7,12 +8,12 @@ struct MutationTests {
     /// Puts, deletes, new and deleted buckets and sequence changes over several transactions,
     /// touching branch pages, overflow values and inline buckets.
     static func script() -> BoltScript {
-        var random = SplitMix(state: 42)
+        var random = SeededGenerator(seed: 42)
         var script = BoltScript()
         let big = [Data("big")]
         for index in 0..<2500 {
             let key = Data(String(format: "key-%06d", index * 7 + 3))
-            script.add(.put(big, key: key, value: random.bytes(random.below(30))))
+            script.add(.put(big, key: key, value: random.data(random.below(30))))
         }
         script.add(.commit)
         for index in stride(from: 0, to: 5000, by: 3) {
@@ -20,14 +21,14 @@ struct MutationTests {
         }
         script.add(.put([Data("large")], key: Data("value-70000"), value: Data("now small")))
         script.add(.delete([Data("large")], key: Data("value-300000")))
-        script.add(.put([Data("large")], key: Data("value-new"), value: random.bytes(20000)))
+        script.add(.put([Data("large")], key: Data("value-new"), value: random.data(20000)))
         script.add(.commit)
         script.add(.deleteBucket([Data("tenants"), Data("tenant-0500")]))
         script.add(.deleteBucket([Data("tenants"), Data("tenant-0097")]))
         script.add(.bucket([Data("tenants"), Data("tenant-0001"), Data("grown")]))
         for index in 0..<50 {
             let tenant = [Data("tenants"), Data("tenant-0001")]
-            script.add(.put(tenant, key: Data("more-\(index)"), value: random.bytes(40)))
+            script.add(.put(tenant, key: Data("more-\(index)"), value: random.data(40)))
         }
         script.add(.put([Data("limits"), Data("at-limit")], key: Data("w"), value: Data("tips it over")))
         script.add(.sequence([Data("tenants")], 99))
@@ -39,7 +40,7 @@ struct MutationTests {
         script.add(.commit)
         script.add(.bucket([Data("fresh")]))
         for _ in 0..<300 {
-            script.add(.put([Data("fresh")], key: random.bytes(16), value: random.bytes(random.below(200))))
+            script.add(.put([Data("fresh")], key: random.data(16), value: random.data(random.below(200))))
         }
         return script
     }
@@ -51,8 +52,9 @@ struct MutationTests {
         for part in [Trees.manyKeys(), Trees.overflow(), Trees.manyBuckets()] {
             tree.entries.merge(part.entries) { a, _ in a }
         }
-        let dir = try TempDir()
-        let file = dir.file("containerd.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("containerd.db")
         try Bolt.Writer().write(tree, to: file)
         let script = Self.script()
         try BoltCheck.apply(file, script)

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnBolt
 
@@ -7,7 +8,7 @@ struct ReaderTests {
     /// A database built by bbolt over several transactions, so it has a freelist, branch
     /// pages, overflow pages, inline and page-based buckets, and a txid above 1.
     static func goScript() -> BoltScript {
-        var random = SplitMix(state: 7)
+        var random = SeededGenerator(seed: 7)
         var script = BoltScript()
         let v1 = [Data("v1")]
         script.add(.bucket(v1))
@@ -15,8 +16,8 @@ struct ReaderTests {
         script.add(.bucket([Data("blobs")]))
         script.add(.put(v1, key: Data("version"), value: GoVarint.encode(3)))
         for index in 0..<4000 {
-            let key = Data(String(format: "%07d", index * 13)) + random.bytes(random.below(40))
-            script.add(.put(v1 + [Data("keys")], key: key, value: random.bytes(random.below(50))))
+            let key = Data(String(format: "%07d", index * 13)) + random.data(random.below(40))
+            script.add(.put(v1 + [Data("keys")], key: key, value: random.data(random.below(50))))
             if index % 1000 == 999 { script.add(.commit) }
         }
         for index in 0..<300 {
@@ -24,12 +25,12 @@ struct ReaderTests {
             script.add(.bucket(bucket))
             script.add(.sequence(bucket, UInt64(index * index)))
             for key in 0..<(index % 7 == 0 ? 60 : 2) {
-                script.add(.put(bucket, key: Data("k\(key)"), value: random.bytes(key)))
+                script.add(.put(bucket, key: Data("k\(key)"), value: random.data(key)))
             }
         }
         script.add(.commit)
         for size in [5000, 12000, 100_000] {
-            script.add(.put([Data("blobs")], key: Data("blob-\(size)"), value: random.bytes(size)))
+            script.add(.put([Data("blobs")], key: Data("blob-\(size)"), value: random.data(size)))
         }
         script.add(.deleteBucket(v1 + [Data("buckets"), Data("b7")]))
         script.add(.commit)
@@ -40,8 +41,9 @@ struct ReaderTests {
 
     @Test("the Swift reader sees what bbolt wrote", BoltCheck.required)
     func readsGoWrittenFile() throws {
-        let dir = try TempDir()
-        let file = dir.file("go.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("go.db")
         let script = Self.goScript()
         try BoltCheck.apply(file, script)
         let goDump = try BoltCheck.dump(file)
@@ -79,11 +81,12 @@ struct ReaderTests {
     @Test("a tree read from a bbolt file and written again is the same database",
           BoltCheck.required)
     func rewriteGoWrittenFile() throws {
-        let dir = try TempDir()
-        let goFile = dir.file("go.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let goFile = dir.url("go.db")
         let script = Self.goScript()
         try BoltCheck.apply(goFile, script)
-        let rewritten = dir.file("rewritten.db")
+        let rewritten = dir.url("rewritten.db")
         try Bolt.Writer().write(try Bolt.Reader(contentsOf: goFile).tree(), to: rewritten)
         #expect(try BoltCheck.dump(rewritten) == BoltCheck.dump(goFile))
     }

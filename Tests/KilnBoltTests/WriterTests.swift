@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnBolt
 
@@ -8,8 +9,9 @@ struct WriterTests {
           arguments: Trees.all.map(\.name))
     func bboltReadsWrittenTree(name: String) throws {
         let tree = try #require(Trees.all.first { $0.name == name }).tree
-        let dir = try TempDir()
-        let file = dir.file("written.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("written.db")
         try Bolt.Writer().write(tree, to: file)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int)
         #expect(size % 4096 == 0)
@@ -24,8 +26,9 @@ struct WriterTests {
 
     @Test("an empty database is byte for byte what bbolt initialises", BoltCheck.required)
     func emptyDatabaseMatchesBbolt() throws {
-        let dir = try TempDir()
-        let goFile = dir.file("go.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let goFile = dir.url("go.db")
         try BoltCheck.apply(goFile, BoltScript())
         let expected = try Data(contentsOf: goFile)
         #expect(try Bolt.Writer().serialize(Bolt.Bucket()) == expected)
@@ -34,8 +37,9 @@ struct WriterTests {
     @Test("large buckets get branch pages, several levels deep, filled like bbolt fills them",
           BoltCheck.required)
     func branchPages() throws {
-        let dir = try TempDir()
-        let file = dir.file("many.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("many.db")
         try Bolt.Writer().write(Trees.manyKeys(), to: file)
         let stats = try BoltCheck.stats(file).buckets
         let big = try #require(stats["/" + Data("big").hex])
@@ -53,8 +57,9 @@ struct WriterTests {
 
     @Test("elements larger than a page get overflow pages", BoltCheck.required)
     func overflowPages() throws {
-        let dir = try TempDir()
-        let file = dir.file("overflow.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("overflow.db")
         try Bolt.Writer().write(Trees.overflow(), to: file)
         let stats = try BoltCheck.stats(file).buckets
         #expect((stats["/" + Data("large").hex]?["leafoverflow"] ?? 0) > 70)
@@ -64,8 +69,9 @@ struct WriterTests {
 
     @Test("buckets are inlined exactly when bbolt inlines them", BoltCheck.required)
     func inlineBuckets() throws {
-        let dir = try TempDir()
-        let file = dir.file("buckets.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("buckets.db")
         let tree = Trees.manyBuckets()
         try Bolt.Writer().write(tree, to: file)
         let stats = try BoltCheck.stats(file).buckets
@@ -139,8 +145,9 @@ struct WriterTests {
     @Test("other page sizes and fill percents stay valid for bbolt", BoltCheck.required,
           arguments: [(1024, 0.5), (4096, 1.0), (16384, 0.9), (65536, 0.1)])
     func geometry(pageSize: Int, fill: Double) throws {
-        let dir = try TempDir()
-        let file = dir.file("geometry.db")
+        let dir = try TemporaryDirectory(prefix: "kiln-bolt")
+        defer { dir.remove() }
+        let file = dir.url("geometry.db")
         var tree = Trees.manyKeys()
         tree.entries.merge(Trees.overflow().entries) { a, _ in a }
         try Bolt.Writer(pageSize: pageSize, fillPercent: fill).write(tree, to: file)

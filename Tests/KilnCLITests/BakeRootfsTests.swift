@@ -1,7 +1,6 @@
 import Foundation
+import KilnTestSupport
 import Testing
-
-let isRoot = getuid() == 0
 
 /// `kiln bake --layout rootfs`: real e2fsck, real loop mounts, umoci as the independent unpacker.
 @Suite struct BakeRootfsTests {
@@ -14,17 +13,18 @@ let isRoot = getuid() == 0
         "oci-archive:\(fixtures)/example-oci-archive.tar",
     ]
 
-    func bake(_ source: String, into dir: String, extra: [String] = [], epoch: String = "1700000000") throws -> RunResult {
+    func bake(_ source: String, into dir: String, extra: [String] = [], epoch: String = "1700000000") throws -> ProcessResult {
         try run(kilnBinary, ["bake", "-q", "--source", source, "--layout", "rootfs", "--platform", "linux/amd64", "-o", dir] + extra,
                 environment: ["SOURCE_DATE_EPOCH": epoch])
     }
 
-    static func e2fsck(_ image: String) throws -> RunResult { try run("e2fsck", ["-fn", image]) }
+    static func e2fsck(_ image: String) throws -> ProcessResult { try run("e2fsck", ["-fn", image]) }
 
     @Test(arguments: sources)
     func bakedFilesystemIsClean(source: String) throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let r = try bake(source, into: dir + "/out")
         #expect(r.status == 0, "\(r.stderr)")
         let fsck = try Self.e2fsck(dir + "/out/data.img")
@@ -34,11 +34,12 @@ let isRoot = getuid() == 0
     }
 
     /// Mount the image read-only and compare every path with umoci's unpack of the same image.
-    @Test(.enabled(if: isRoot, "needs root for loop mounts and umoci's unpack with owners"),
+    @Test(.requires(Requirement("root (for loop mounts and umoci's unpack with owners)", isMet: geteuid() == 0)),
           arguments: ["app:v1-plain", "tools:1.0"])
     func readsBackLikeUmoci(tag: String) throws {
-        let dir = try makeTempDirectory()
-        defer { _ = try? run("umount", [dir + "/mnt"]); cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        let dir = scratch.path
+        defer { _ = try? run("umount", [dir + "/mnt"]); scratch.remove() }
         #expect(try bake("oci:\(fixtures)/example-oci:\(tag)", into: dir + "/out").status == 0)
         try FileManager.default.createDirectory(atPath: dir + "/mnt", withIntermediateDirectories: true)
         let mount = try run("mount", ["-o", "loop,ro", dir + "/out/data.img", dir + "/mnt"])
@@ -59,8 +60,9 @@ let isRoot = getuid() == 0
     }
 
     @Test func whiteoutsAndOpaqueDirectoriesAreApplied() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         #expect(try bake("oci:\(fixtures)/example-oci:app:v1", into: dir + "/out").status == 0)
         let image = dir + "/out/data.img"
         func ls(_ path: String) throws -> String { try run("debugfs", ["-R", "ls -l \(path)", image]).stdout }
@@ -77,8 +79,9 @@ let isRoot = getuid() == 0
     }
 
     @Test func badLayerStopsTheBakeWithoutAnImage() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let source = try VerifyTests.corrupt(.flippedGzipByte, in: dir).source
         let r = try bake(source, into: dir + "/out")
         #expect(r.status == 1, "\(r.stderr)")
@@ -88,8 +91,9 @@ let isRoot = getuid() == 0
     }
 
     @Test func sameInputsGiveTheSameBytesAnywhereAsAnyone() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let source = "oci:\(fixtures)/example-oci:app:v1"
         #expect(try bake(source, into: dir + "/a/out").status == 0)
         #expect(try bake(source, into: dir + "/b/deeper/out").status == 0)
@@ -102,10 +106,11 @@ let isRoot = getuid() == 0
         #expect(try run("cmp", ["-s", dir + "/a/out/data.img", dir + "/c/out/data.img"]).status != 0, "SOURCE_DATE_EPOCH must matter")
     }
 
-    @Test(.enabled(if: isRoot && hasTool("setpriv"), "needs root to switch to an unprivileged user"))
+    @Test(.requires(Requirement("root (to switch to an unprivileged user)", isMet: geteuid() == 0), .tool("setpriv")))
     func unprivilegedBakeGivesTheSameBytes() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let source = "oci:\(fixtures)/example-oci:app:v1"
         #expect(try bake(source, into: dir + "/root/out").status == 0)
         try FileManager.default.createDirectory(atPath: dir + "/nobody", withIntermediateDirectories: true)
@@ -122,8 +127,9 @@ let isRoot = getuid() == 0
     /// Layers that try to escape: `..`, absolute paths, symlinks to `/` and `../..` used as directories, hard
     /// links out. Everything must land inside the image, and the host must be untouched.
     @Test func hostileLayersStayInsideTheImage() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let marker = "kiln-escape-\(UUID().uuidString.prefix(8))"
         let script = """
             import tarfile, io, sys
@@ -160,8 +166,9 @@ let isRoot = getuid() == 0
     }
 
     @Test func decompressionBombsStopAtTheVolumeSize() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let script = """
             import tarfile, io, sys
             class Zeros(io.RawIOBase):
@@ -191,8 +198,9 @@ let isRoot = getuid() == 0
 
     /// Relative sources are looked up from the working directory first, then beside the recipe.
     @Test func relativeSourcesResolveBesideTheRecipe() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         try FileManager.default.copyItem(atPath: fixtures + "/example-oci", toPath: dir + "/example-oci")
         try """
             name: relative
@@ -213,8 +221,9 @@ let isRoot = getuid() == 0
 
     /// The example recipe in recipes/ bakes from any working directory.
     @Test func exampleRecipeBakes() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let r = try run(kilnBinary, ["bake", "-q", "--json", "\(packageRoot)/recipes/inference.yaml", "-o", dir + "/out"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         let inspect = try run(kilnBinary, ["inspect", "--json", dir + "/out/data.img"])

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 /// `kiln inspect` of image sources, checked against skopeo (an independent reader).
@@ -10,7 +11,7 @@ import Testing
         return obj?["images"] as? [[String: Any]] ?? []
     }
 
-    @Test(.enabled(if: hasTool("skopeo"), "skopeo is not installed"),
+    @Test(.requires(tools: "skopeo"),
           arguments: ["oci:\(fixtures)/example-oci:app:v1-plain", "oci:\(fixtures)/example-oci:app:v1-zstd",
                       "oci:\(fixtures)/example-oci:app:v1", "oci-archive:\(fixtures)/example-oci-archive.tar"])
     func digestsMatchSkopeo(source: String) throws {

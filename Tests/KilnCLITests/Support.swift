@@ -1,85 +1,21 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 
-/// The package root, found from this file's location.
-let packageRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
-}()
+/// Short names for the package's paths, used throughout these tests.
+let packageRoot = KilnPackage.root
+let fixtures = KilnPackage.fixtures
+let kilnBinary = KilnPackage.kilnBinary
 
-let fixtures = packageRoot + "/fixtures"
-
-/// The `kiln` binary built beside the tests.
-let kilnBinary: String = {
-    if let env = ProcessInfo.processInfo.environment["KILN_BIN"] { return env }
-    for config in ["debug", "release"] {
-        let p = "\(packageRoot)/.build/\(config)/kiln"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return "\(packageRoot)/.build/debug/kiln"
-}()
-
-struct RunResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a program and captures its output (no shell).
+/// Runs a program (a path, or a name on PATH, /usr/sbin or /sbin) and captures its output (no shell).
 @discardableResult
-func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
-    p.arguments = arguments
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var errData = Data()
-    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    t.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !t.isFinished { usleep(1000) }
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
+    try ProcessRunner(directory: cwd, environment: environment).run(executable, arguments)
 }
 
-func kiln(_ arguments: String...) throws -> RunResult { try run(kilnBinary, arguments) }
-func kiln(_ arguments: [String]) throws -> RunResult { try run(kilnBinary, arguments) }
-
-func which(_ tool: String) throws -> String {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    let dirs: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
-    for dir in dirs {
-        let p = "\(dir)/\(tool)"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    throw ToolMissing(tool: tool)
-}
-
-struct ToolMissing: Error, CustomStringConvertible {
-    var tool: String
-    var description: String { "\(tool) is not installed" }
-}
-
-func hasTool(_ tool: String) -> Bool { (try? which(tool)) != nil }
-
-/// A fresh temporary directory, removed by the caller with `cleanup`.
-func makeTempDirectory(_ prefix: String = "kiln-test") throws -> String {
-    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func cleanup(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+func kiln(_ arguments: String...) throws -> ProcessResult { try run(kilnBinary, arguments) }
+func kiln(_ arguments: [String]) throws -> ProcessResult { try run(kilnBinary, arguments) }
 
 /// Copies an OCI layout and edits it the way an attacker or a broken tool would, keeping the edits consistent
 /// up the tree when asked (so that only one specific check can catch them).
@@ -109,7 +45,7 @@ struct LayoutEditor {
         for m in manifests where (m["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag {
             return m["digest"] as? String ?? ""
         }
-        throw ToolMissing(tool: "tag \(tag)")
+        throw LayoutError(description: "no manifest tagged \(tag) in \(root)/index.json")
     }
 
     /// Writes `bytes` as a new blob and rewrites every descriptor pointing at `old` (recursively up to index.json).
@@ -156,4 +92,8 @@ struct LayoutEditor {
         }
         return changed
     }
+}
+
+struct LayoutError: Error, CustomStringConvertible {
+    var description: String
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 
 /// `kiln verify` against the bundled fixtures and corrupted copies of them made at run time.
@@ -139,8 +140,9 @@ import Testing
 
     @Test(arguments: Corruption.allCases)
     func corruptionIsReportedWithTheLayer(kind: Corruption) throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let (source, layer, words) = try Self.corrupt(kind, in: dir)
         let r = try kiln("verify", "-q", "--platform", "linux/amd64", source)
         #expect(r.status == 1, "\(kind): exit \(r.status): \(r.stdout) \(r.stderr)")
@@ -158,8 +160,9 @@ import Testing
     }
 
     @Test func allFailuresAreReportedAtOnce() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let edit = try LayoutEditor(copying: fixtures + "/example-oci", into: dir)
         let manifest = try edit.json(try edit.manifestDigest(tag: "app:v1-plain"))
         let ls = manifest["layers"] as! [[String: Any]]
@@ -176,11 +179,12 @@ import Testing
     }
 
     /// umoci unpack (an independent implementation) must succeed exactly when kiln verify passes.
-    @Test(.enabled(if: hasTool("umoci"), "umoci is not installed"),
+    @Test(.requires(tools: "umoci"),
           arguments: [nil, Corruption.flippedGzipByte, .truncatedBlob, .missingBlob, .wrongDiffID, .flippedPlainByte])
     func agreesWithUmoci(kind: Corruption?) throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         var source = "oci:\(fixtures)/example-oci:app:v1-plain"
         var layoutAndTag = ("\(fixtures)/example-oci", "app:v1-plain")
         if let kind {
@@ -197,8 +201,9 @@ import Testing
     }
 
     @Test func badInputIsExitTwoWithOneLine() throws {
-        let dir = try makeTempDirectory()
-        defer { cleanup(dir) }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         // A directory that is not a layout.
         try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
         // A random file.

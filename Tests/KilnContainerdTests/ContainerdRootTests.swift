@@ -2,6 +2,7 @@ import Foundation
 import KilnBolt
 import KilnDigest
 import KilnOCI
+import KilnTestSupport
 import Testing
 @testable import KilnContainerd
 
@@ -25,9 +26,7 @@ func invalidNamesAreRejected(input: String) {
 
 /// A resolved image of the bundled example, read with the same reader the bake uses.
 func exampleImages() throws -> [ResolvedImage] {
-    var url = URL(fileURLWithPath: #filePath)
-    while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { url.deleteLastPathComponent() }
-    let layout = url.appendingPathComponent("fixtures/example-oci").path
+    let layout = KilnPackage.fixtures + "/example-oci"
     var out: [ResolvedImage] = []
     for tag in ["app:v1", "tools:1.0"] {
         let reader = try SourceReader(ImageSource(kind: .ociLayout, path: layout, reference: tag))

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnExt4
@@ -31,7 +32,7 @@ enum GuestVM {
 
     /// Boots `script` as /init with `image` at /fs.img; returns the console output.
     static func run(image: String, script: String, in scratch: Scratch) throws -> String {
-        guard let qemu, let busybox, let kernel else { throw ToolMissing(name: "qemu-system-x86_64") }
+        guard let qemu, let busybox, let kernel else { throw ToolMissing(tool: "qemu-system-x86_64", hint: "apt-get install qemu-system-x86") }
         let root = scratch.path("guest-root")
         let fm = FileManager.default
         for d in ["bin", "lib64", "lib/x86_64-linux-gnu", "dev", "proc", "sys", "mnt"] {
@@ -43,7 +44,7 @@ enum GuestVM {
         }
         var libraries = Set<String>()
         for tool in ["resize2fs", "e2fsck"] {
-            guard let path = Tools.find(tool) else { throw ToolMissing(name: tool) }
+            let path = try Tools.locator.require(tool)
             try fm.copyItem(atPath: path, toPath: root + "/bin/" + tool)
             let ldd = try Tools.run("ldd", [path]).stdout
             for line in ldd.split(separator: "\n") {
@@ -70,10 +71,10 @@ enum GuestVM {
         let cpio = scratch.path("initrd.cpio")
         let pack = try Tools.run("sh", ["-c", "cd '\(root)' && find . | cpio -o -H newc > '\(cpio)' 2>/dev/null"])
         guard pack.status == 0 else { throw MountFailed(message: "cpio: \(pack.output)") }
-        let vm = try Tools.run("timeout", [
-            "300", qemu, "-m", "1024", "-nographic", "-no-reboot", "-kernel", kernel.image, "-initrd", cpio,
+        let vm = try Tools.run(qemu, [
+            "-m", "1024", "-nographic", "-no-reboot", "-kernel", kernel.image, "-initrd", cpio,
             "-append", "console=ttyS0 panic=-1 quiet",
-        ])
+        ], timeout: ProcessTimeout(seconds: 300))
         return vm.output
     }
 }

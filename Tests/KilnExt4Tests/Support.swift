@@ -1,51 +1,22 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnExt4
 
-/// Runs a tool and captures its output.
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var output: String { stdout + stderr }
-}
-
+/// The e2fsprogs and util-linux tools the tests compare against.
 enum Tools {
-    static func find(_ name: String) -> String? {
-        for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
-            let p = dir + "/" + name
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    /// sbin first: e2fsprogs and util-linux install there, and a shell's PATH may miss it.
+    static let locator = ToolLocator(
+        directories: ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"],
+        installHint: "apt-get install e2fsprogs util-linux")
 
+    static func find(_ name: String) -> String? { locator.find(name) }
+
+    /// Runs a tool with standard input from /dev/null and captures its output.
     @discardableResult
-    static func run(_ tool: String, _ args: [String], input: Data? = nil) throws -> ToolResult {
-        guard let path = find(tool) else { throw ToolMissing(name: tool) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        // Read both pipes concurrently with the process so large outputs cannot block it.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return ToolResult(
-            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+    static func run(_ tool: String, _ args: [String], timeout: ProcessTimeout? = nil) throws -> ProcessResult {
+        try ProcessRunner(timeout: timeout, tools: locator).run(tool, args)
     }
 
     static var haveE2fsprogs: Bool { find("e2fsck") != nil && find("debugfs") != nil && find("mke2fs") != nil }
@@ -59,19 +30,13 @@ enum Tools {
     }()
 }
 
-struct ToolMissing: Error, CustomStringConvertible {
-    var name: String
-    var description: String { "tool '\(name)' is not installed (apt-get install e2fsprogs util-linux)" }
-}
-
 /// A scratch directory removed when the test ends.
 final class Scratch {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-ext4-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    let directory: TemporaryDirectory
+
+    init() throws { directory = try TemporaryDirectory(prefix: "kiln-ext4") }
+
+    func path(_ name: String) -> String { directory.path(name) }
 
     deinit {
         // A test that failed half-way may leave a filesystem mounted below the scratch directory: unmount it
@@ -79,17 +44,17 @@ final class Scratch {
         if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
             for line in mounts.split(separator: "\n").reversed() {
                 let fields = line.split(separator: " ")
-                guard fields.count > 1, fields[1].hasPrefix(url.path) else { continue }
+                guard fields.count > 1, fields[1].hasPrefix(directory.path) else { continue }
                 _ = try? Tools.run("umount", ["-l", String(fields[1])])
                 if fields[0].hasPrefix("/dev/loop") { _ = try? Tools.run("losetup", ["-d", String(fields[0])]) }
             }
         }
-        try? FileManager.default.removeItem(at: url)
+        directory.remove()
     }
 }
 
 /// e2fsck -fn on an image (at an offset, through a read-only loop-free offset option when needed).
-func fsck(_ image: String, offset: UInt64 = 0) throws -> ToolResult {
+func fsck(_ image: String, offset: UInt64 = 0) throws -> ProcessResult {
     var args = ["-fn"]
     if offset > 0 {
         // e2fsck reads at an offset through the unix IO manager's offset option.

@@ -171,7 +171,7 @@ func observe(_ root: String, skipping: Set<String> = ["lost+found"]) throws -> [
             if skipping.contains(r) { continue }
             let p = root + "/" + r
             var st = stat()
-            guard lstat(p, &st) == 0 else { throw ToolMissing(name: "lstat \(p)") }
+            guard lstat(p, &st) == 0 else { throw MountFailed(message: "lstat \(p): \(String(cString: strerror(errno)))") }
             var o = Observed(
                 path: r, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
                 nlink: UInt(st.st_nlink), mtime: "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)", rdev: UInt(st.st_rdev),

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 /// kiln's baked volumes against the real thing: sgdisk, e2fsck and Go's bbolt check the bytes; a private
@@ -112,16 +113,6 @@ struct ContainerdIntegrationTests {
         })
         #expect(committed == Set(Fixtures.images.flatMap(\.chainIDs)), "committed snapshots: \(snapshots.stdout)")
 
-        // kubelet's view, through the CRI plugin.
-        if Requirements.missing[.grpc] == nil {
-            let cri = try run([python, criScript, env.socket, "list"])
-            #expect(cri.status == 0, "CRI ListImages: \(cri)")
-            for image in Fixtures.images {
-                let row = cri.stdout.split(separator: "\n").first { $0.hasPrefix(image.configDigest + " ") }
-                #expect(row?.contains(image.name) == true, "CRI does not list \(image.name): \(cri.stdout)")
-            }
-        }
-
         let stop = try env.env("stop-containerd", timeout: 60)
         #expect(stop.status == 0, "stop: \(stop)")
         let filesAfter = try listTree(root)
@@ -144,6 +135,22 @@ struct ContainerdIntegrationTests {
         let snapAfter = try BoltDump(file: snapPath)
         #expect(metaBefore == metaAfter, "meta.db changed:\n\(lineDiff(metaBefore, metaAfter))")
         #expect(snapBefore == snapAfter, "metadata.db changed:\n\(lineDiff(snapBefore, snapAfter))")
+    }
+
+    /// kubelet's view, through the CRI plugin.
+    @Test("CRI lists every baked image under its name",
+          requires(.kiln, .root, .loop, .overlay, .containerd, .grpc))
+    func criListsEveryImage() throws {
+        let baked = try Baked.bottlerocket.get()
+        let env = try TestEnvironment("cri")
+        defer { env.close() }
+        _ = try env.startContainerd(on: baked.image)
+        let cri = try run([python, criScript, env.socket, "list"])
+        #expect(cri.status == 0, "CRI ListImages: \(cri)")
+        for image in Fixtures.images {
+            let row = cri.stdout.split(separator: "\n").first { $0.hasPrefix(image.configDigest + " ") }
+            #expect(row?.contains(image.name) == true, "CRI does not list \(image.name): \(cri.stdout)")
+        }
     }
 
     @Test("ctr run: the top layer's file is there, whited-out files are not",
@@ -175,8 +182,8 @@ struct ContainerdIntegrationTests {
         #expect(listing("/var/cache/app") == ["new"], "/var/cache/app shows \(listing("/var/cache/app").sorted()) (opaque in L1)")
     }
 
-    @Test("pulling the baked images again from a registry fetches no blob",
-          requires(.kiln, .root, .loop, .overlay, .containerd, .registry, .skopeo))
+    @Test("pulling the baked images again (ctr, then CRI as kubelet does) from a registry fetches no blob",
+          requires(.kiln, .root, .loop, .overlay, .containerd, .registry, .skopeo, .grpc))
     func pullTransfersNothing() throws {
         let baked = try Baked.bottlerocket.get()
         let env = try TestEnvironment("pull")
@@ -195,10 +202,8 @@ struct ContainerdIntegrationTests {
                                    image.name, timeout: 120)
             #expect(pull.status == 0, "ctr pull \(image.name): \(pull)")
         }
-        if Requirements.missing[.grpc] == nil {
-            let cri = try run([python, criScript, env.socket, "pull"] + Fixtures.images.map(\.name), timeout: 120)
-            #expect(cri.status == 0, "CRI PullImage: \(cri)")
-        }
+        let cri = try run([python, criScript, env.socket, "pull"] + Fixtures.images.map(\.name), timeout: 120)
+        #expect(cri.status == 0, "CRI PullImage: \(cri)")
         let gets = try env.env("blob-gets", mark).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(gets == "0", "the registry served \(gets) blob(s):\n\(registryLog(env, since: mark))")
         // The registry was asked (it resolved the tags), so zero is not from a pull that went elsewhere.

@@ -1,78 +1,30 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 
-/// The package root, found from this file's location.
-let packageRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
-}()
-
-let fixtures = packageRoot + "/fixtures"
+let packageRoot = KilnPackage.root
+let fixtures = KilnPackage.fixtures
+let kilnBinary = KilnPackage.kilnBinary
 let envScript = packageRoot + "/scripts/lib/containerd-env.sh"
 let criScript = packageRoot + "/scripts/lib/containerd-cri.py"
 /// Debian's interpreter: python3-grpcio is installed for it, whatever else is on PATH.
 let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
 
-/// The kiln binary: `KILN_BIN`, else the one built beside these tests, else `.build/debug/kiln`, else release.
-let kilnBinary: String = {
-    let env = ProcessInfo.processInfo.environment
-    if let p = env["KILN_BIN"], !p.isEmpty { return p }
-    var candidates: [String] = []
-    if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-        // The test runner lives in <scratch>/<triple>/<config>/; `swift build` puts kiln there too.
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("kiln").path)
-    }
-    candidates += ["\(packageRoot)/.build/debug/kiln", "\(packageRoot)/.build/release/kiln"]
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "\(packageRoot)/.build/debug/kiln"
-}()
-
-struct RunResult: CustomStringConvertible {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-
-    var description: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
-}
-
-/// Runs a program with a time limit (coreutils `timeout`), output captured through files so that a daemon
-/// it leaves behind cannot hold a pipe open.
+/// Runs a program (`arguments[0]`, a path or a name) with a time limit: coreutils `timeout`, with a KILL five
+/// seconds after the TERM for whatever ignores it. Output goes through files, so a daemon it leaves behind cannot
+/// hold a pipe open.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String] = [:], cwd: String = packageRoot,
-         timeout seconds: Int = 120) throws -> RunResult {
-    let scratch = "/tmp/kiln-integ-\(getpid())-run-\(UUID().uuidString.prefix(8))"
-    _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: scratch + ".out")
-        try? FileManager.default.removeItem(atPath: scratch + ".err")
-    }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".out"))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".err"))
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    p.arguments = ["-k", "5", String(seconds)] + arguments
-    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    p.standardInput = FileHandle.nullDevice
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    p.waitUntilExit()
-    try out.close()
-    try err.close()
-    let stdout = (try? String(contentsOfFile: scratch + ".out", encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: scratch + ".err", encoding: .utf8)) ?? ""
-    return RunResult(status: p.terminationStatus, stdout: stdout, stderr: stderr)
+         timeout seconds: Int = 120) throws -> ProcessResult {
+    guard let program = arguments.first else { throw FixtureError(text: "run: no program given") }
+    let runner = ProcessRunner(directory: cwd, environment: environment, timeout: ProcessTimeout(seconds: seconds, killAfter: 5))
+    return try runner.run(program, Array(arguments.dropFirst()))
 }
 
 /// Runs a bash script.
 @discardableResult
-func bash(_ script: String, environment: [String: String] = [:], timeout: Int = 120) throws -> RunResult {
+func bash(_ script: String, environment: [String: String] = [:], timeout: Int = 120) throws -> ProcessResult {
     try run(["/bin/bash", "-c", script], environment: environment, timeout: timeout)
 }
 
@@ -136,12 +88,12 @@ final class TestEnvironment {
 
     /// Runs a containerd-env.sh subcommand.
     @discardableResult
-    func env(_ arguments: String..., timeout: Int = 120) throws -> RunResult {
+    func env(_ arguments: String..., timeout: Int = 120) throws -> ProcessResult {
         try run([envScript] + arguments, environment: environment, timeout: timeout)
     }
 
     /// ctr against this environment's containerd.
-    func ctr(_ arguments: String..., timeout: Int = 120) throws -> RunResult {
+    func ctr(_ arguments: String..., timeout: Int = 120) throws -> ProcessResult {
         try run([envScript, "ctr"] + arguments, environment: environment, timeout: timeout)
     }
 

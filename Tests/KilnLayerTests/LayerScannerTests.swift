@@ -1,6 +1,7 @@
 import Foundation
 import KilnDigest
 import KilnOCI
+import KilnTestSupport
 import Testing
 @testable import KilnLayer
 
@@ -9,8 +10,8 @@ import Testing
     let dir: String
 
     init() throws {
-        dir = NSTemporaryDirectory() + "kiln-layer-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Each test removes it when done.
+        dir = try TemporaryDirectory(prefix: "kiln-layer").path
         let script = """
             import tarfile, io, sys, os, random
             r = random.Random(7)
@@ -30,25 +31,24 @@ import Testing
         try LayerScannerTests.sh("/usr/bin/python3", ["-c", script, dir])
     }
 
-    static func sh(_ exe: String, _ args: [String], stdout: String? = nil) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        if let stdout {
-            FileManager.default.createFile(atPath: stdout, contents: nil)
-            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdout))
-        }
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+    /// Runs a tool that must succeed; its standard output is returned and, when `stdout` names a file, written there.
+    @discardableResult
+    static func sh(_ exe: String, _ args: [String], stdout: String? = nil) throws -> ProcessResult {
+        let r = try ProcessRunner().run(exe, args)
+        guard r.status == 0 else { throw ToolFailed(command: ([exe] + args).joined(separator: " "), result: r) }
+        if let stdout { try r.standardOutput.write(to: URL(fileURLWithPath: stdout)) }
+        return r
+    }
+
+    struct ToolFailed: Error, CustomStringConvertible {
+        var command: String
+        var result: ProcessResult
+        var description: String { "\(command): \(result)" }
     }
 
     /// sha256 computed by coreutils, not by kiln.
     static func sha256sum(_ path: String) throws -> String {
-        let out = NSTemporaryDirectory() + "sum-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        try sh("/usr/bin/sha256sum", [path], stdout: out)
-        return "sha256:" + (try String(contentsOfFile: out, encoding: .utf8).prefix(64))
+        "sha256:" + (try sh("/usr/bin/sha256sum", [path]).stdout.prefix(64))
     }
 
     func location(_ path: String) throws -> BlobLocation {
@@ -94,10 +94,8 @@ import Testing
         #expect(report.diffID.description == (try Self.sha256sum(tar)))
         #expect(report.uncompressedSize == (try FileManager.default.attributesOfItem(atPath: tar)[.size] as? Int64))
         // Entry count from GNU tar's own listing.
-        let listing = NSTemporaryDirectory() + "list-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: listing) }
-        try Self.sh("/usr/bin/tar", ["-tf", tar], stdout: listing)
-        #expect(report.entryCount == (try String(contentsOfFile: listing, encoding: .utf8)).split(separator: "\n").count)
+        let listing = try Self.sh("/usr/bin/tar", ["-tf", tar]).stdout
+        #expect(report.entryCount == listing.split(separator: "\n").count)
         #expect(report.streamIsSound, "\(report)")
     }
 
@@ -214,11 +212,11 @@ import Testing
 
     /// The offset just past the last entry's data, found with Python's tarfile (an independent reader).
     static func lastDataEnd(_ data: Data) throws -> Int? {
-        let out = NSTemporaryDirectory() + "end-\(UUID().uuidString)"
-        let input = out + ".tar"
-        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: input) }
+        let scratch = try TemporaryDirectory(prefix: "kiln-layer-end")
+        defer { scratch.remove() }
+        let input = scratch.path("layer.tar")
         try data.write(to: URL(fileURLWithPath: input))
-        try sh("/usr/bin/python3", ["-c", "import tarfile,sys; m=tarfile.open(sys.argv[1]).getmembers()[-1]; print(m.offset_data + m.size)", input], stdout: out)
-        return Int(try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        let out = try sh("/usr/bin/python3", ["-c", "import tarfile,sys; m=tarfile.open(sys.argv[1]).getmembers()[-1]; print(m.offset_data + m.size)", input])
+        return Int(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

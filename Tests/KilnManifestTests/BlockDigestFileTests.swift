@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 @testable import KilnManifest
 
@@ -15,9 +16,9 @@ struct BlockDigestFileTests {
     @Test("round trip through a file, and the recorded digest is the file's sha256")
     func roundTrip() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+        defer { dir.remove() }
         let original = sample(1000)
-        let path = dir.file("manifest.blocks")
+        let path = dir.path("manifest.blocks")
         let reference = try original.write(to: path)
         let loaded = try BlockDigestFile.load(path: path)
         #expect(loaded.file == original)
@@ -34,9 +35,9 @@ struct BlockDigestFileTests {
           .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
     func layoutMatchesDocumentation() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+        defer { dir.remove() }
         let file = sample(5)
-        let path = dir.file("manifest.blocks")
+        let path = dir.path("manifest.blocks")
         try file.write(to: path)
         let script = """
             import struct, sys

@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 @testable import KilnManifest
 
@@ -18,8 +19,8 @@ struct BlockHasherTests {
           .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
     func standardImage() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let image = try TestImage(at: dir.file("data.img"))
+        defer { dir.remove() }
+        let image = try TestImage(at: dir.path("data.img"))
         let py = try pythonReport(image.path)
         // The layout says which blocks hold data; the hole, the written zeros and the other hole do not count.
         #expect(py.blocks.map { $0[0] } == ["0", "3", "4", "5", "6", "8", "9"])
@@ -39,7 +40,7 @@ struct BlockHasherTests {
     @Test("random sparse images", .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
     func randomImages() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+        defer { dir.remove() }
         for seed in UInt64(1)...6 {
             var rng = SeededGenerator(seed: seed * 7919)
             let size = UInt64.random(in: 1...UInt64(12 * blockSize), using: &rng)
@@ -47,9 +48,9 @@ struct BlockHasherTests {
             for _ in 0..<Int.random(in: 0...8, using: &rng) {
                 let offset = UInt64.random(in: 0..<size, using: &rng)
                 let length = Int(min(UInt64.random(in: 1...UInt64(blockSize + 4096), using: &rng), size - offset))
-                writes.append((offset, rng.bytes(length)))
+                writes.append((offset, rng.dataBytes(length)))
             }
-            let path = dir.file("random-\(seed).img")
+            let path = dir.path("random-\(seed).img")
             try makeSparseFile(path, size: size, writes: writes)
             let py = try pythonReport(path)
             let hashes = try BlockHasher(threads: Int(seed % 3) + 1, stripeBlocks: Int(seed % 4) + 1).hash(path: path)
@@ -62,8 +63,8 @@ struct BlockHasherTests {
     @Test("an empty file has no blocks", .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
     func emptyFile() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let path = dir.file("empty.img")
+        defer { dir.remove() }
+        let path = dir.path("empty.img")
         try makeSparseFile(path, size: 0, writes: [])
         let py = try pythonReport(path)
         let hashes = try BlockHasher().hash(path: path)
@@ -76,13 +77,13 @@ struct BlockHasherTests {
                    "needs python3 and mke2fs (apt-get install python3 e2fsprogs)"))
     func ext4Image() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let root = dir.file("root")
+        defer { dir.remove() }
+        let root = dir.path("root")
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         var rng = SeededGenerator(seed: 42)
-        _ = FileManager.default.createFile(atPath: root + "/big.bin", contents: Data(rng.bytes(3 * blockSize + 777)))
+        _ = FileManager.default.createFile(atPath: root + "/big.bin", contents: Data(rng.dataBytes(3 * blockSize + 777)))
         _ = FileManager.default.createFile(atPath: root + "/etc/small", contents: Data("hello\n".utf8))
-        let image = dir.file("fs.img")
+        let image = dir.path("fs.img")
         let made = try runProcess("/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext4", "-E", "root_owner=0:0", "-d", root, image, "16M"])
         try #require(made.status == 0, "mke2fs failed: \(made.stderr)")
         let py = try pythonReport(image)

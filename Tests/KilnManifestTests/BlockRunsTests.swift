@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Testing
 @testable import KilnManifest
 

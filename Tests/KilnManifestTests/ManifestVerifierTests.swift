@@ -1,5 +1,6 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 import Testing
 @testable import KilnManifest
 
@@ -14,17 +15,17 @@ struct ManifestVerifierTests {
 
         init() throws {
             dir = try TemporaryDirectory()
-            image = dir.file("data.img")
+            image = dir.path("data.img")
             _ = try TestImage(at: image)
             manifest = try ManifestWriter.writeSnapshot(image: image, outputDirectory: dir.path, inputs: try sampleInputs())
-            manifestPath = dir.file("manifest.json")
+            manifestPath = dir.path("manifest.json")
         }
     }
 
     @Test("a pristine image verifies, with and without the whole-file digest")
     func pristine() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let quick = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
         #expect(quick.ok, "\(quick.problems) \(quick.badRanges)")
         #expect(quick.fileDigest == .notChecked)
@@ -40,7 +41,7 @@ struct ManifestVerifierTests {
           .enabled(if: python != nil, "needs python3 (apt-get install python3)"))
     func manifestAgreesWithPython() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let py = try pythonReport(baked.image)
         #expect(baked.manifest.blocks.count == py.count)
         #expect(baked.manifest.blocks.written == py.written)
@@ -48,14 +49,14 @@ struct ManifestVerifierTests {
         #expect(baked.manifest.blocks.checksum == py.linear)
         #expect(baked.manifest.volume.sha256?.encoded == py.sha256)
         #expect(baked.manifest.volume.size == TestImage.size)
-        let sidecar = try BlockDigestFile.load(path: baked.dir.file("manifest.blocks"))
+        let sidecar = try BlockDigestFile.load(path: baked.dir.path("manifest.blocks"))
         #expect(sidecar.file.entries.map { [String($0.index), $0.sha256.hex] } == py.blocks)
     }
 
     @Test("any flipped bit is reported as exactly its block, with what the block holds")
     func singleBitFlips() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let writtenBlocks: Set<UInt64> = [0, 3, 4, 5, 6, 8, 9]
         var rng = SeededGenerator(seed: 2024)
         // Random offsets anywhere, plus one in each interesting place: libbig.so's data, the metadata region of
@@ -95,7 +96,7 @@ struct ManifestVerifierTests {
     @Test("a flip in file data names the file and its layer; one in metadata names the region")
     func namesWhatWasDamaged() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         try flipBit(baked.image, offset: UInt64(4 * blockSize + 1), bit: 3)
         let r1 = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
         #expect(r1.badRanges.map(\.owners.files) == [[BlockOwners.File(path: "usr/lib/libbig.so", layer: "layer 0 sha256:aaaa")]])
@@ -110,7 +111,7 @@ struct ManifestVerifierTests {
     @Test("adjacent bad blocks coalesce into one range; separate ones stay apart")
     func coalescing() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         for block in [3, 4, 5, 8] as [UInt64] { try flipBit(baked.image, offset: block * UInt64(blockSize) + 2000, bit: 1) }
         let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
         #expect(result.badRanges.map { $0.firstBlock..<($0.firstBlock + $0.blockCount) } == [3..<6, 8..<9])
@@ -121,7 +122,7 @@ struct ManifestVerifierTests {
     @Test("a grown or truncated image is reported")
     func sizeChanges() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: baked.image))
         try handle.truncate(atOffset: UInt64(9 * blockSize))
         try handle.close()
@@ -136,12 +137,12 @@ struct ManifestVerifierTests {
     @Test("a missing sidecar or manifest is an input error naming the file")
     func missingFiles() throws {
         let baked = try Baked()
-        defer { baked.dir.cleanup() }
-        try FileManager.default.removeItem(atPath: baked.dir.file("manifest.blocks"))
+        defer { baked.dir.remove() }
+        try FileManager.default.removeItem(atPath: baked.dir.path("manifest.blocks"))
         let e1 = #expect(throws: BlockDigestFile.Error.self) { try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath) }
-        #expect(e1 == .missing(baked.dir.file("manifest.blocks")))
-        let e2 = #expect(throws: SnapshotManifest.Error.self) { try ManifestVerifier().verify(image: baked.image, manifestPath: baked.dir.file("nope.json")) }
-        #expect(e2 == .missing(baked.dir.file("nope.json")))
+        #expect(e1 == .missing(baked.dir.path("manifest.blocks")))
+        let e2 = #expect(throws: SnapshotManifest.Error.self) { try ManifestVerifier().verify(image: baked.image, manifestPath: baked.dir.path("nope.json")) }
+        #expect(e2 == .missing(baked.dir.path("nope.json")))
     }
 }
 
@@ -150,7 +151,7 @@ struct ManifestConsistencyTests {
     @Test("a fresh manifest and sidecar agree")
     func consistent() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let check = try ManifestVerifier.checkManifest(path: baked.manifestPath)
         #expect(check.ok, "\(check.problems)")
         #expect(check.entries == 7)
@@ -160,9 +161,9 @@ struct ManifestConsistencyTests {
     @Test("a changed digest in the sidecar is caught by its sha256 and by the LINEAR checksum")
     func tamperedSidecar() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         // Byte 32 + 8 is the first byte of the first entry's digest.
-        try flipBit(baked.dir.file("manifest.blocks"), offset: 40, bit: 0)
+        try flipBit(baked.dir.path("manifest.blocks"), offset: 40, bit: 0)
         let check = try ManifestVerifier.checkManifest(path: baked.manifestPath)
         #expect(check.problems.contains { $0.hasPrefix("sidecar 'manifest.blocks' has sha256") })
         #expect(check.problems.contains { $0.hasPrefix("LINEAR checksum of the sidecar's digests") })
@@ -175,7 +176,7 @@ struct ManifestConsistencyTests {
     @Test("changed numbers in the manifest are caught")
     func tamperedManifest() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         var m = baked.manifest
         m.blocks.written += 1
         m.blocks.count -= 1
@@ -197,8 +198,8 @@ struct ManifestConsistencyTests {
           ])
     func malformedManifest(_ text: String, _ expected: String) throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        let path = dir.file("manifest.json")
+        defer { dir.remove() }
+        let path = dir.path("manifest.json")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: SnapshotManifest.Error.self) { try SnapshotManifest.load(path: path) }
         #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
@@ -211,7 +212,7 @@ struct WrittenBlockTests {
     @Test("a written block that became all zeros is missing data, owned by its file")
     func zeroedBlock() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: baked.image))
         try handle.seek(toOffset: UInt64(7 * blockSize - 1))
         try handle.write(contentsOf: [0])

@@ -1,15 +1,11 @@
 import Foundation
 import KilnDigest
 import KilnDisk
+import KilnTestSupport
 import Testing
 @testable import KilnManifest
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-let schemaPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("docs/manifest.schema.json").path
+let schemaPath = KilnPackage.root + "/docs/manifest.schema.json"
 
 let hasJSONSchema: Bool = {
     guard let python else { return false }
@@ -18,36 +14,61 @@ let hasJSONSchema: Bool = {
 
 @Suite("Snapshot manifest")
 struct SnapshotManifestTests {
-    @Test("two bakes of the same image in different directories under different umasks give identical bytes")
+    @Test("two bakes of the same image in different directories with different hashers give identical bytes")
     func deterministicBytes() throws {
         let a = try TemporaryDirectory(), b = try TemporaryDirectory()
-        defer { a.cleanup(); b.cleanup() }
-        _ = try TestImage(at: a.file("data.img"))
-        _ = try TestImage(at: b.file("data.img"))
-        try ManifestWriter.writeSnapshot(image: a.file("data.img"), outputDirectory: a.path, inputs: try sampleInputs(),
+        defer { a.remove(); b.remove() }
+        _ = try TestImage(at: a.path("data.img"))
+        _ = try TestImage(at: b.path("data.img"))
+        try ManifestWriter.writeSnapshot(image: a.path("data.img"), outputDirectory: a.path, inputs: try sampleInputs(),
                                          hasher: BlockHasher(threads: 1))
-        let old = umask(0o077)
-        defer { umask(old) }
-        try ManifestWriter.writeSnapshot(image: b.file("data.img"), outputDirectory: b.path, inputs: try sampleInputs(),
+        try ManifestWriter.writeSnapshot(image: b.path("data.img"), outputDirectory: b.path, inputs: try sampleInputs(),
                                          hasher: BlockHasher(threads: 4, stripeBlocks: 1))
         for name in ["manifest.json", "manifest.blocks"] {
-            let da = try Data(contentsOf: URL(fileURLWithPath: a.file(name)))
-            let db = try Data(contentsOf: URL(fileURLWithPath: b.file(name)))
+            let da = try Data(contentsOf: URL(fileURLWithPath: a.path(name)))
+            let db = try Data(contentsOf: URL(fileURLWithPath: b.path(name)))
             #expect(da == db, "\(name) differs")
-            let mode = try FileManager.default.attributesOfItem(atPath: b.file(name))[.posixPermissions] as? Int
-            #expect(mode == 0o644, "\(name) mode \(String(mode ?? 0, radix: 8))")
         }
-        let text = try String(contentsOfFile: a.file("manifest.json"), encoding: .utf8)
+        let text = try String(contentsOfFile: a.path("manifest.json"), encoding: .utf8)
         #expect(!text.contains(a.path) && !text.contains(b.path))
         #expect(text.hasSuffix("}\n"))
         // Integers only: no number in the text has a fraction or an exponent.
         #expect(text.range(of: #""\s*:\s*-?[0-9]+[.eE]"#, options: .regularExpression) == nil)
     }
 
+    /// The umask is per process, and changing this one's would change it for every test running alongside: each
+    /// snapshot is written by a child (`kiln manifest-for`, which calls the same writer) that sets its own.
+    @Test("snapshots written under different umasks are 0644 and byte-identical", .requires(.kilnBinary))
+    func umaskDoesNotMatter() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        var written: [(umask: String, directory: String)] = []
+        for (umask, jobs) in [("022", 1), ("077", 4), ("000", 2)] {
+            let directory = scratch.path("umask-\(umask)")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            _ = try TestImage(at: directory + "/data.img")
+            let r = try ProcessRunner(environment: ["SOURCE_DATE_EPOCH": "1700000000"]).run("/bin/sh", [
+                "-c", "umask \(umask) && exec \"$0\" \"$@\"",
+                KilnPackage.kilnBinary, "manifest-for", directory + "/data.img", "--name", "umask", "--jobs", String(jobs),
+            ])
+            try #require(r.status == 0, "kiln manifest-for under umask \(umask): \(r)")
+            written.append((umask, directory))
+        }
+        for name in ["manifest.json", "manifest.blocks"] {
+            let first = try Data(contentsOf: URL(fileURLWithPath: written[0].directory + "/" + name))
+            for (umask, directory) in written {
+                let path = directory + "/" + name
+                let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+                #expect(mode == 0o644, "\(name) written under umask \(umask) has mode \(String(mode ?? 0, radix: 8))")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == first, "\(name) written under umask \(umask) differs")
+            }
+        }
+    }
+
     @Test("encoding is stable: decode then encode gives the same bytes")
     func stableEncoding() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: baked.manifestPath))
         let decoded = try SnapshotManifest(decoding: bytes, name: "m")
         #expect(decoded == baked.manifest)
@@ -64,12 +85,12 @@ struct SnapshotManifestTests {
           .enabled(if: hasJSONSchema, "needs python3-jsonschema (apt-get install python3-jsonschema)"))
     func schemaValidation() throws {
         let baked = try ManifestVerifierTests.Baked()
-        defer { baked.dir.cleanup() }
+        defer { baked.dir.remove() }
         var withSnapshot = baked.manifest
         withSnapshot.snapshotId = "snap-0123456789abcdef0"
         withSnapshot.volume.partition = ManifestPartition(start: 1_048_576, size: 4_000_000, typeGUID: GPT.bottlerocketDataType.description,
                                                           uniqueGUID: "5b94e8df-28b8-485c-9d19-362263b5944c", name: "BOTTLEROCKET-DATA")
-        let second = baked.dir.file("second.json")
+        let second = baked.dir.path("second.json")
         try ManifestWriter.write(withSnapshot, to: second)
         let script = """
             import json, sys, jsonschema
@@ -112,19 +133,19 @@ struct SnapshotManifestTests {
     @Test("a synthetic manifest for a 200 GB volume loads, checks against its sidecar and summarises")
     func largeVolume() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+        defer { dir.remove() }
         let manifest = try SyntheticVolume.write(to: dir.path, volumeBytes: 200_000_000_000, writtenBlocks: 380_000)
-        let loaded = try SnapshotManifest.load(path: dir.file("manifest.json"))
+        let loaded = try SnapshotManifest.load(path: dir.path("manifest.json"))
         #expect(loaded == manifest)
         let overview = loaded.overview
         #expect(overview.writtenBlocks == 380_000)
         #expect(overview.writtenBytes == 380_000 * 524_288)
         #expect(overview.blocks == (200_000_000_000 + 524_287) / 524_288)
         #expect(overview.layers == 8)
-        let check = try ManifestVerifier.checkManifest(path: dir.file("manifest.json"))
+        let check = try ManifestVerifier.checkManifest(path: dir.path("manifest.json"))
         #expect(check.ok, "\(check.problems)")
         // The manifest itself stays small; the digests are in the sidecar.
-        let manifestBytes = try FileManager.default.attributesOfItem(atPath: dir.file("manifest.json"))[.size] as? Int ?? 0
+        let manifestBytes = try FileManager.default.attributesOfItem(atPath: dir.path("manifest.json"))[.size] as? Int ?? 0
         #expect(manifestBytes < 2_000_000)
         #expect(loaded.blockDigests.size == UInt64(32 + 40 * 380_000))
     }
@@ -172,19 +193,19 @@ struct WriteSnapshotTests {
     @Test("a temporary image file is recorded under the name it will have, and verifies once renamed")
     func recordedName() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        _ = try TestImage(at: dir.file("data.img.partial"))
+        defer { dir.remove() }
+        _ = try TestImage(at: dir.path("data.img.partial"))
         var inputs = try sampleInputs()
         inputs.recipe = .init(name: "from-sources", digest: nil)
-        let manifest = try ManifestWriter.writeSnapshot(image: dir.file("data.img.partial"), imageFileName: "data.img",
+        let manifest = try ManifestWriter.writeSnapshot(image: dir.path("data.img.partial"), imageFileName: "data.img",
                                                         outputDirectory: dir.path, inputs: inputs)
         #expect(manifest.volume.file == "data.img")
-        try FileManager.default.moveItem(atPath: dir.file("data.img.partial"), toPath: dir.file("data.img"))
-        let loaded = try SnapshotManifest.load(path: dir.file("manifest.json"))
+        try FileManager.default.moveItem(atPath: dir.path("data.img.partial"), toPath: dir.path("data.img"))
+        let loaded = try SnapshotManifest.load(path: dir.path("manifest.json"))
         #expect(loaded.recipe.digest == nil)
-        #expect(loaded.imagePath(manifestPath: dir.file("manifest.json")) == dir.file("data.img"))
-        let result = try ManifestVerifier().verify(image: loaded.imagePath(manifestPath: dir.file("manifest.json")),
-                                                   manifestPath: dir.file("manifest.json"))
+        #expect(loaded.imagePath(manifestPath: dir.path("manifest.json")) == dir.path("data.img"))
+        let result = try ManifestVerifier().verify(image: loaded.imagePath(manifestPath: dir.path("manifest.json")),
+                                                   manifestPath: dir.path("manifest.json"))
         #expect(result.ok)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["data.img", "manifest.blocks", "manifest.json"])
     }

@@ -1,49 +1,15 @@
 import Foundation
 import KilnDigest
+import KilnTestSupport
 @testable import KilnManifest
 
 let blockSize = 524_288
 
-/// A fresh directory under the system temporary directory, removed by `cleanup()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-manifest-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64), so failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var i = 0
-        while i < count {
-            var word = next()
-            for _ in 0..<8 where i < count {
-                out[i] = UInt8(truncatingIfNeeded: word)
-                word >>= 8
-                i += 1
-            }
-        }
-        // Random bytes could be zero by chance; the tests need data to be data.
+extension SeededGenerator {
+    /// Random bytes that read as data wherever a page starts: random bytes could be zero there by chance, and the
+    /// tests need written data to be data.
+    mutating func dataBytes(_ count: Int) -> [UInt8] {
+        var out = bytes(count)
         for j in stride(from: 0, to: count, by: 4096) where out[j] == 0 { out[j] = 1 }
         return out
     }
@@ -102,8 +68,8 @@ struct TestImage {
         var rng = SeededGenerator(seed: seed)
         var writes: [(offset: UInt64, bytes: [UInt8])] = []
         writes.append((UInt64(2 * blockSize), [UInt8](repeating: 0, count: blockSize)))
-        for r in Self.regions { for b in r.ranges { writes.append((b.offset, rng.bytes(Int(b.length)))) } }
-        for f in Self.files { for b in f.ranges { writes.append((b.offset, rng.bytes(Int(b.length)))) } }
+        for r in Self.regions { for b in r.ranges { writes.append((b.offset, rng.dataBytes(Int(b.length)))) } }
+        for f in Self.files { for b in f.ranges { writes.append((b.offset, rng.dataBytes(Int(b.length)))) } }
         try makeSparseFile(path, size: Self.size, writes: writes)
     }
 
@@ -136,22 +102,9 @@ struct PythonBlockReport: Decodable {
 let pythonCandidates = ["/usr/bin/python3", "/usr/local/bin/python3"]
 let python: String? = pythonCandidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 
-func runProcess(_ executable: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    try p.run()
-    if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-    try inp.fileHandleForWriting.close()
-    // The children here write little to stderr, so reading stdout first cannot deadlock.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+/// Runs a program and captures its output, with `input` (if any) as its standard input.
+func runProcess(_ executable: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
+    try ProcessRunner().run(executable, arguments, input: input.map { Data($0.utf8) })
 }
 
 let pythonBlockScript = """

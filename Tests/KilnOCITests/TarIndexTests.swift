@@ -1,12 +1,13 @@
 import Foundation
+import KilnTestSupport
 import Testing
 @testable import KilnOCI
 
 /// The archive index reads members in place; names come from ustar, GNU long names and pax records.
 @Test func indexesMembersWrittenByPythonTarfile() throws {
-    let dir = NSTemporaryDirectory() + "kiln-tarindex-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let scratch = try TemporaryDirectory(prefix: "kiln-tarindex")
+    defer { scratch.remove() }
+    let dir = scratch.path
     let longName = String(repeating: "d", count: 120) + "/" + String(repeating: "f", count: 120)
     let script = """
         import tarfile, io, sys
@@ -17,12 +18,8 @@ import Testing
                 if fmt != tarfile.USTAR_FORMAT:
                     i = tarfile.TarInfo('\(longName)'); i.size = 3; t.addfile(i, io.BytesIO(b'abc'))
         """
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = ["-c", script, dir]
-    try p.run()
-    p.waitUntilExit()
-    try #require(p.terminationStatus == 0)
+    let made = try ProcessRunner().run("/usr/bin/python3", ["-c", script, dir])
+    try #require(made.status == 0, "\(made)")
     for name in ["gnu.tar", "pax.tar", "ustar.tar"] {
         let index = try TarIndex(path: "\(dir)/\(name)")
         let blob = try #require(index.location(of: "blobs/sha256/aa"))
@@ -37,9 +34,9 @@ import Testing
 }
 
 @Test func compressedAndBogusArchivesAreNamed() throws {
-    let dir = NSTemporaryDirectory() + "kiln-tarindex-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let scratch = try TemporaryDirectory(prefix: "kiln-tarindex")
+    defer { scratch.remove() }
+    let dir = scratch.path
     try Data([0x1f, 0x8b, 8, 0] + [UInt8](repeating: 0, count: 1020)).write(to: URL(fileURLWithPath: dir + "/a.tar.gz"))
     try Data((0..<2048).map { UInt8(truncatingIfNeeded: $0 * 13 + 1) }).write(to: URL(fileURLWithPath: dir + "/junk"))
     #expect { try TarIndex(path: dir + "/a.tar.gz") } throws: { "\($0)".contains("gzip-compressed") }

@@ -1,23 +1,12 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnPlan
 
-/// Runs python3 with a script and stdin; nil when python3 or PyYAML is missing.
-func runPython(_ script: String, input: String) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script]
-    let stdin = Pipe(), stdout = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stdout
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let data = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs python3 with a script and stdin; `output` is its stdout, then its stderr. Throws when python3 is missing.
+func runPython(_ script: String, input: String) throws -> ProcessResult {
+    try ProcessRunner().run("python3", ["-c", script], input: Data(input.utf8))
 }
 
 let havePyYAML: Bool = {

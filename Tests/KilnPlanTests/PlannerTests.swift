@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnPlan
@@ -118,10 +119,9 @@ struct PlannerTests {
     }
 
     @Test func manifestIsReadTolerantly() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-plan-manifest-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("manifest.json").path
+        let dir = try TemporaryDirectory(prefix: "kiln-plan-manifest")
+        defer { dir.remove() }
+        let path = dir.path("manifest.json")
         let json = #"{"schemaVersion":1,"name":"gpu","volume":{"size":214748364800,"layout":"bottlerocket","extra":[1]},"blocks":{"size":524288,"count":409600,"written":362396,"writtenBytes":190000000000,"checksum":"x"},"images":[{"ref":"a"}],"snapshotId":"snap-0123456789abcdef0"}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         let summary = try ManifestSummary.load(path: path)

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 #if canImport(FoundationXML)
@@ -85,18 +86,13 @@ struct RenderTests {
         #expect(svg.contains("shard-0&lt;&amp;&gt;.safetensors"))
     }
 
-    func runChromium(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chromiumPath ?? "/usr/bin/chromium")
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-dev-shm-usage",
-                             "--no-first-run", "--user-data-dir=" + NSTemporaryDirectory() + "kiln-chromium-\(UUID().uuidString)"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs headless Chromium with a profile of its own (in `dir`); returns its exit status and standard output.
+    func runChromium(_ arguments: [String], profileIn dir: TemporaryDirectory) throws -> (Int32, String) {
+        let r = try ProcessRunner().run(chromiumPath ?? "/usr/bin/chromium", [
+            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-dev-shm-usage",
+            "--no-first-run", "--user-data-dir=" + dir.path("chromium-\(UUID().uuidString)"),
+        ] + arguments)
+        return (r.status, r.stdout)
     }
 
     @Test(.enabled(if: chromiumPath != nil, "chromium is not installed (apt-get install chromium)"),
@@ -104,21 +100,22 @@ struct RenderTests {
           arguments: ["svg", "html"])
     func rendersInChromium(format: String) throws {
         let report = try Self.report()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-plan-render-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let scratch = try TemporaryDirectory(prefix: "kiln-plan-render")
+        defer { scratch.remove() }
+        let dir = scratch.url
         let file = dir.appendingPathComponent("plan.\(format)")
         try Data((format == "svg" ? report.svg() : report.html()).utf8).write(to: file)
 
         // The browser's own parser must accept the document.
-        let (dumpStatus, dom) = try runChromium(["--dump-dom", file.absoluteString])
+        let (dumpStatus, dom) = try runChromium(["--dump-dom", file.absoluteString], profileIn: scratch)
         #expect(dumpStatus == 0)
         #expect(!dom.contains("parsererror"), "chromium reports a parse error")
         #expect(dom.contains("polyline"))
 
         let png = dir.appendingPathComponent("shot.png")
         // Half scale keeps the pure-Python PNG decoding below fast; the layout is the same.
-        let (status, _) = try runChromium(["--screenshot=" + png.path, "--window-size=1200,1600", "--force-device-scale-factor=0.5", file.absoluteString])
+        let (status, _) = try runChromium(["--screenshot=" + png.path, "--window-size=1200,1600", "--force-device-scale-factor=0.5", file.absoluteString],
+                                          profileIn: scratch)
         #expect(status == 0)
         #expect(FileManager.default.fileExists(atPath: png.path), "no screenshot")
         let result = try runPythonFile(pngStats, argument: png.path)
@@ -131,16 +128,8 @@ struct RenderTests {
         #expect(numbers[3] > 20, "only \(numbers[3]) colours")
     }
 
+    /// Runs a python3 script with one argument; returns its standard output, then its standard error.
     func runPythonFile(_ script: String, argument: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, argument]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try ProcessRunner().run("python3", ["-c", script, argument]).output
     }
 }

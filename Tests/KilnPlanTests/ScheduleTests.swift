@@ -1,19 +1,8 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnPlan
-
-/// A small deterministic generator so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The optimal makespan by trying every assignment of files to streams (symmetry: the first file goes to
 /// stream 0). Independent of the code under test.
@@ -42,7 +31,7 @@ struct ScheduleTests {
     }
 
     @Test func lptWithinFourThirdsOfOptimal() {
-        var rng = SplitMix64(state: 42)
+        var rng = SeededGenerator(seed: 42)
         var worst = 0.0
         for _ in 0..<300 {
             let streams = Int.random(in: 2...4, using: &rng)
@@ -110,8 +99,9 @@ struct ScheduleTests {
     }
 
     @Test func directoryScan() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-plan-scan-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
+        let scratch = try TemporaryDirectory(prefix: "kiln-plan-scan")
+        defer { scratch.remove() }
+        let root = scratch.url
         try FileManager.default.createDirectory(at: root.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try Data(count: 1000).write(to: root.appendingPathComponent("a.bin"))
         try Data(count: 4096).write(to: root.appendingPathComponent("sub/b.safetensors"))

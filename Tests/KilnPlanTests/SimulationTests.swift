@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 import Testing
 
 @testable import KilnPlan
@@ -120,7 +121,7 @@ struct SimulationTests {
     }
 
     @Test func matchesATimeSteppedReference() {
-        var rng = SplitMix64(state: 7)
+        var rng = SeededGenerator(seed: 7)
         for _ in 0..<12 {
             let streams = Int.random(in: 1...3, using: &rng)
             let sizes = (0..<streams).map { _ in UInt64.random(in: 50...400, using: &rng) }

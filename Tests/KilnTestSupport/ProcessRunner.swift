@@ -7,6 +7,7 @@ public struct ProcessTimeout: Sendable, Equatable {
     /// Seconds after the TERM until a KILL, for children that ignore TERM; nil sends no KILL.
     public var killAfter: Int?
 
+    /// A limit of `seconds`, then a KILL `killAfter` seconds later if the child is still there.
     public init(seconds: Int, killAfter: Int? = nil) {
         self.seconds = seconds
         self.killAfter = killAfter
@@ -25,6 +26,7 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     /// The bytes written to standard error.
     public var standardError: Data
 
+    /// A result from its parts.
     public init(status: Int32, standardOutput: Data, standardError: Data) {
         self.status = status
         self.standardOutput = standardOutput
@@ -46,7 +48,8 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
 
 /// Runs a program (no shell) and waits for it, with output captured through temporary files rather than pipes:
 /// a daemon the child leaves behind inherits the descriptors, and would keep a pipe open, and the reader waiting,
-/// for as long as it lives. Standard input is /dev/null unless `input` is given.
+/// for as long as it lives. The wait is for the child alone, too (see `ChildProcess`). Standard input is /dev/null
+/// unless `input` is given.
 public struct ProcessRunner: Sendable {
     /// The child's working directory; nil keeps this process's.
     public var directory: String?
@@ -57,6 +60,7 @@ public struct ProcessRunner: Sendable {
     /// Resolves program names without a slash.
     public var tools: ToolLocator
 
+    /// A runner for children in `directory` with `environment` added, stopped after `timeout`, names found by `tools`.
     public init(directory: String? = nil, environment: [String: String] = [:], timeout: ProcessTimeout? = nil,
                 tools: ToolLocator = .standard) {
         self.directory = directory
@@ -84,31 +88,25 @@ public struct ProcessRunner: Sendable {
             try? out.close()
             try? err.close()
         }
-        var stdin: FileHandle?
+        var stdinPath = "/dev/null"
         if let input {
-            // A file, not a pipe: a child that does not read all of it cannot block this process.
+            // A file, not a pipe, for input too: a child that does not read all of it cannot block this process.
             try input.write(to: URL(fileURLWithPath: inPath))
-            stdin = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+            stdinPath = inPath
         }
-        defer { try? stdin?.close() }
+        let stdin = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdinPath))
+        defer { try? stdin.close() }
 
-        let process = Process()
+        var launchPath = program, launchArguments = arguments
         if let timeout {
-            process.executableURL = URL(fileURLWithPath: tools.find("timeout") ?? "/usr/bin/timeout")
-            process.arguments = timeout.arguments + [program] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = arguments
+            launchPath = tools.find("timeout") ?? "/usr/bin/timeout"
+            launchArguments = timeout.arguments + [program] + arguments
         }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = stdin ?? FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitUntilExit()
+        let status = try ChildProcess.run(
+            launchPath, launchArguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            directory: directory, stdin: stdin.fileDescriptor, stdout: out.fileDescriptor, stderr: err.fileDescriptor)
         return ProcessResult(
-            status: process.terminationStatus,
+            status: status,
             standardOutput: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
             standardError: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data())
     }

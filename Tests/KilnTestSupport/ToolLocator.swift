@@ -49,6 +49,7 @@ public struct ToolMissing: Error, CustomStringConvertible, Sendable {
     /// What to do about it, e.g. which package to install.
     public var hint: String?
 
+    /// `tool` is missing; `hint` says what to do about it.
     public init(tool: String, hint: String? = nil) {
         self.tool = tool
         self.hint = hint
