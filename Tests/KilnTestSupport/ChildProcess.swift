@@ -35,7 +35,7 @@ enum ChildProcess {
     private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
 
     private static func symbol<T>(_ name: String, as type: T.Type) throws -> T {
-        guard let pointer = dlsym(nil, name) else { throw Failure(description: "this C library has no \(name) (glibc 2.34 or later has)") }
+        guard let pointer = dlsym(nil, name) else { throw Failure(description: "this C library has no \(name) (glibc has it from 2.34)") }
         return unsafeBitCast(pointer, to: type)
     }
 
