@@ -18,14 +18,16 @@ public final class ContainerdRootWriter {
     /// Why the root cannot be written; the exit status is the filesystem writer's.
     public enum Error: KilnError {
         case write(path: String, any Swift.Error)
-        case blobCopy(path: String, String)
+        case blobCopy(path: String, any Swift.Error)
+        case blobShort(path: String, received: UInt64, size: UInt64)
         case notPlaced(path: String, Digest)
         case databases(any Swift.Error)
 
         public var exitStatus: ExitStatus {
             switch self {
             case .write(_, let e): return ExitStatus.of(e)
-            case .blobCopy, .notPlaced: return .environment
+            case .blobCopy(_, let e): return ExitStatus.of(e)
+            case .blobShort, .notPlaced: return .environment
             case .databases(let e): return ExitStatus.of(e)
             }
         }
@@ -39,7 +41,8 @@ public final class ContainerdRootWriter {
         public var description: String {
             switch self {
             case .write(let path, let e): return "\(path): \(e)"
-            case .blobCopy(let path, let why): return "\(path): \(why)"
+            case .blobCopy(let path, let e): return "\(path): \(e)"
+            case .blobShort(let path, let received, let size): return "\(path): received \(received) of \(size) bytes while copying the blob"
             case .notPlaced(let path, let d): return "\(path): layer blob \(d) was not placed in the content store"
             case .databases(let e): return "cannot build containerd's databases: \(e)"
             }
@@ -171,9 +174,7 @@ public final class BlobCopy: @unchecked Sendable {
 
     /// Throws when the copy could not be written (the scan itself has already vouched for the bytes).
     public func finish() throws(ContainerdRootWriter.Error) {
-        if let failure { throw .blobCopy(path: file.path, "\(failure)") }
-        guard received == file.size else {
-            throw .blobCopy(path: file.path, "received \(received) of \(file.size) bytes while copying the blob")
-        }
+        if let failure { throw .blobCopy(path: file.path, failure) }
+        guard received == file.size else { throw .blobShort(path: file.path, received: received, size: file.size) }
     }
 }

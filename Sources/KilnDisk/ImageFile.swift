@@ -18,7 +18,14 @@ public final class ImageFile: @unchecked Sendable {
         case read(String, offset: UInt64, Int32)
         case shrank(String, offset: UInt64)
 
-        public var exitStatus: ExitStatus { .environment }
+        /// A path that is not there or not a file is the user's to fix; failing to read one is the system's.
+        public var exitStatus: ExitStatus {
+            switch self {
+            case .open(_, let e) where e == ENOENT || e == ENOTDIR: return .input
+            case .notRegular: return .input
+            default: return .environment
+            }
+        }
 
         public var description: String {
             switch self {

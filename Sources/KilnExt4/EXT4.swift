@@ -45,7 +45,7 @@ extension EXT4 {
         case regular, directory, symlink, characterDevice, blockDevice, fifo, socket
 
         /// The `S_IFMT` bits of this kind.
-        var modeBits: UInt16 {
+        public var modeBits: UInt16 {
             switch self {
             case .regular: return 0o100000
             case .directory: return 0o040000

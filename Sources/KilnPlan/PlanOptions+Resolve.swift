@@ -5,7 +5,6 @@ extension PlanOptions {
     /// Reads every value, applies the documented defaults, loads the files named (manifest, models, arrivals)
     /// and returns what the planner runs on. Errors name the flag or recipe key whose value is wrong.
     public func resolve() throws -> PlanInput {
-        try validate()
         var name = self.name
 
         // The volume: a manifest or a size.
@@ -26,7 +25,7 @@ extension PlanOptions {
         }
         if let bytes = try size(.snapshotSize) { volumeBytes = bytes }
 
-        let rateChoice = try RateChoice(parsing: self[.rate]?.text ?? "auto")
+        let rateChoice = try initializationRate() ?? .auto
         let deadlineSeconds = try duration(.deadline) ?? 7 * 60
         let startSeconds = try duration(.instanceStart) ?? 90
 
@@ -76,9 +75,7 @@ extension PlanOptions {
         }
         let streamCount = try integer(.streams) ?? 16
         var perStream: ByteRate? = .mibPerSecond(100)
-        if let limit = self[.streamLimit] {
-            perStream = limit.text.lowercased() == "none" ? nil : try ByteRate(parsing: limit.text)
-        }
+        if let limit = self[.streamLimit] { perStream = limit.text.lowercased() == "none" ? nil : try rate(.streamLimit) }
         let scheduleKind = try choice(.schedule, StreamSchedule.Kind.self) ?? (haveListing ? .lpt : .ranges)
 
         // EFS.
@@ -89,7 +86,7 @@ extension PlanOptions {
         let efs = EFSLimits.defaults(mode: mode, clientLimit: client, readLimit: readLimit, storedBytes: stored)
         let preload = try choice(.preloadAfter, PreloadStart.self) ?? .containerd
         var lazy = LazyHydration()
-        if let range = self[.lazyRate] { lazy = LazyHydration(rates: try ByteRate.parseRange(range.text)) }
+        if let range = try rateRange(.lazyRate) { lazy = LazyHydration(rates: range) }
 
         let bucket = try number(.launchBucket) ?? 1000
         let refill = try number(.launchRefill) ?? 2
@@ -111,39 +108,47 @@ extension PlanOptions {
             availabilityZones: zones, pricing: pricing, arrivalDescription: arrivalDescription)
     }
 
-    // Each reader runs after ``validate()``, so a failure here is only a value of the right kind out of range.
+    // The readers of each kind of value: nil when the option is not set; a value that does not read is an
+    // input error named by its flag or recipe key.
 
     private func label(_ option: PlanOption) -> String { Self.label(option, self[option]?.origin ?? .commandLine) }
 
-    private func size(_ option: PlanOption) throws -> UInt64? {
+    private func reading<T>(_ option: PlanOption, _ parse: (String) throws -> T) throws -> T? {
         guard let s = self[option] else { return nil }
-        do { return try ByteSize(parsing: s.text).bytes } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
+        do { return try parse(s.text) } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
     }
 
-    private func rate(_ option: PlanOption) throws -> ByteRate? {
-        guard let s = self[option] else { return nil }
-        do { return try ByteRate(parsing: s.text) } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
+    func size(_ option: PlanOption) throws -> UInt64? { try reading(option) { try ByteSize(parsing: $0).bytes } }
+
+    /// A rate; `none` (for `--stream-limit`) reads as nil.
+    func rate(_ option: PlanOption) throws -> ByteRate? {
+        try reading(option) { $0.lowercased() == "none" && option.kind == .rateOrNone ? nil : try ByteRate(parsing: $0) } ?? nil
     }
 
-    private func duration(_ option: PlanOption) throws -> Double? {
-        guard let s = self[option] else { return nil }
-        do { return try TimeSpan(parsing: s.text).seconds } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
+    func rateRange(_ option: PlanOption) throws -> ClosedRange<ByteRate>? { try reading(option) { try ByteRate.parseRange($0) } }
+
+    func duration(_ option: PlanOption) throws -> Double? { try reading(option) { try TimeSpan(parsing: $0).seconds } }
+
+    func number(_ option: PlanOption) throws -> Double? { try reading(option) { try Quantity.number($0) } }
+
+    func integer(_ option: PlanOption) throws -> Int? {
+        guard case .integer(let range) = option.kind else { return nil }
+        return try reading(option) { try Quantity.integer($0, in: range) }
     }
 
-    private func number(_ option: PlanOption) throws -> Double? {
-        guard let s = self[option] else { return nil }
-        do { return try Quantity.number(s.text) } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
+    func initializationRate() throws -> RateChoice? { try reading(.rate) { try RateChoice(parsing: $0) } }
+
+    func word(_ option: PlanOption, in words: [String]) throws -> String? {
+        try reading(option) { text in
+            guard words.contains(text.lowercased()) else {
+                throw PlanError.invalidInput("'\(text)' is not \(words.joined(separator: ", ").replacingLast(", ", with: " or "))")
+            }
+            return text.lowercased()
+        }
     }
 
-    private func integer(_ option: PlanOption) throws -> Int? {
-        guard let s = self[option], case .integer(let range) = option.kind else { return nil }
-        do { return try Quantity.integer(s.text, in: range) } catch { throw PlanError.invalidInput("\(label(option)): \(error)") }
-    }
-
-    private func choice<T: RawRepresentable>(_ option: PlanOption, _ type: T.Type) throws -> T? where T.RawValue == String {
-        guard let s = self[option] else { return nil }
-        guard let value = T(rawValue: s.text.lowercased()) else { throw PlanError.invalidInput("\(label(option)): '\(s.text)' is not a valid value") }
-        return value
+    private func choice<T: RawRepresentable & CaseIterable>(_ option: PlanOption, _ type: T.Type) throws -> T? where T.RawValue == String {
+        try word(option, in: T.allCases.map(\.rawValue)).flatMap { T(rawValue: $0) }
     }
 
     /// A text file named by an option: missing is the user's to fix (exit 2), unreadable the system's (exit 3).

@@ -114,32 +114,25 @@ public struct PlanOptions: Sendable, Hashable {
         }
     }
 
-    /// Checks that every value reads as its kind, without loading any file.
+    /// Checks that every value reads as its kind, without loading any file, with the same readers
+    /// ``resolve()`` uses.
     public func validate() throws(PlanError) {
-        for option in PlanOption.allCases {
-            guard let setting = settings[option] else { continue }
-            let label = Self.label(option, setting.origin)
-            do {
-                switch option.kind {
-                case .size: _ = try ByteSize(parsing: setting.text)
-                case .rate: _ = try ByteRate(parsing: setting.text)
-                case .rateOrNone: if setting.text.lowercased() != "none" { _ = try ByteRate(parsing: setting.text) }
-                case .rateRange: _ = try ByteRate.parseRange(setting.text)
-                case .duration: _ = try TimeSpan(parsing: setting.text)
-                case .number: _ = try Quantity.number(setting.text)
-                case .integer(let range): _ = try Quantity.integer(setting.text, in: range)
-                case .path: if setting.text.isEmpty { throw QuantityError.empty }
-                case .choice(let words):
-                    guard words.contains(setting.text.lowercased()) else {
-                        throw PlanError.invalidInput("\(label): '\(setting.text)' is not \(words.joined(separator: ", ").replacingLast(", ", with: " or "))")
-                    }
-                case .initializationRate: _ = try RateChoice(parsing: setting.text)
-                }
-            } catch let e as PlanError {
-                throw e
-            } catch {
-                throw PlanError.invalidInput("\(label): \(error)")
-            }
+        for option in PlanOption.allCases where settings[option] != nil {
+            do { try check(option) } catch let e as PlanError { throw e } catch { throw .invalidInput("\(Self.label(option, settings[option]?.origin ?? .commandLine)): \(error)") }
+        }
+    }
+
+    private func check(_ option: PlanOption) throws {
+        switch option.kind {
+        case .size: _ = try size(option)
+        case .rate, .rateOrNone: _ = try rate(option)
+        case .rateRange: _ = try rateRange(option)
+        case .duration: _ = try duration(option)
+        case .number: _ = try number(option)
+        case .integer: _ = try integer(option)
+        case .path: if settings[option]?.text.isEmpty == true { throw QuantityError.empty }
+        case .choice(let words): _ = try word(option, in: words)
+        case .initializationRate: _ = try initializationRate()
         }
     }
 }

@@ -25,18 +25,6 @@ struct TreeRecord: Hashable, CustomStringConvertible {
 }
 
 enum Trees {
-    static func kindBits(_ kind: EXT4.FileKind) -> Int {
-        switch kind {
-        case .regular: return 0o100000
-        case .directory: return 0o040000
-        case .symlink: return 0o120000
-        case .characterDevice: return 0o020000
-        case .blockDevice: return 0o060000
-        case .fifo: return 0o010000
-        case .socket: return 0o140000
-        }
-    }
-
     /// The tree under `root` in a baked filesystem, paths relative to it.
     static func read(_ fs: EXT4Reader, under root: String = "") throws -> [String: TreeRecord] {
         var out: [String: TreeRecord] = [:]
@@ -50,7 +38,7 @@ enum Trees {
                 if rel.isEmpty && entry.name == "lost+found" { continue }
                 let path = rel.isEmpty ? entry.name : rel + "/" + entry.name
                 let st = try fs.stat(inode: entry.inode)
-                var record = TreeRecord(type: kindBits(st.kind), mode: "0o" + String(st.permissions, radix: 8), userXattrs: [:])
+                var record = TreeRecord(type: Int(st.kind.modeBits), mode: "0o" + String(st.permissions, radix: 8), userXattrs: [:])
                 if st.kind == .regular {
                     record.size = st.size
                     record.sha256 = SHA256Hasher.hash(try fs.readFile(inode: entry.inode)).encoded
