@@ -61,8 +61,8 @@ let package = Package(
 
         .testTarget(name: "KilnDigestTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnDigest", "KilnTestSupport"]),
-        .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
-        .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4", "KilnTestSupport"]),
+        .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnCore", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
+        .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt", "KilnTestSupport"]),
         .testTarget(name: "KilnCoreTests", dependencies: ["KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnDiskTests", dependencies: ["KilnDisk", "KilnExt4", "KilnCore", "KilnTestSupport"]),

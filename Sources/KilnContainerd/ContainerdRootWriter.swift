@@ -63,7 +63,7 @@ public final class ContainerdRootWriter {
         self.time = time
         func dir(_ path: String, _ mode: UInt16, under parent: EXT4.NodeID = .root) throws(Error) -> EXT4.NodeID {
             do {
-                return try writer.makeDirectory(path, metadata: EXT4.Metadata(permissions: mode, time: time), under: parent)
+                return try writer.makeDirectory(BytePath(path), metadata: EXT4.Metadata(permissions: mode, time: time), under: parent)
             } catch {
                 throw .write(path: path, error)
             }
@@ -87,8 +87,8 @@ public final class ContainerdRootWriter {
         let outer = "\(ContainerdRoot.Paths.snapshots)/\(snapshot.id)"
         let fs = ContainerdRoot.Paths.snapshotFS(snapshot.id)
         do {
-            _ = try writer.makeDirectory(outer, metadata: EXT4.Metadata(permissions: 0o700, time: time), under: root)
-            return try writer.makeDirectory(fs, metadata: EXT4.Metadata(permissions: 0o755, time: time), under: root)
+            _ = try writer.makeDirectory(BytePath(outer), metadata: EXT4.Metadata(permissions: 0o700, time: time), under: root)
+            return try writer.makeDirectory(BytePath(fs), metadata: EXT4.Metadata(permissions: 0o755, time: time), under: root)
         } catch {
             throw .write(path: fs, error)
         }
@@ -101,7 +101,7 @@ public final class ContainerdRootWriter {
               let location = blob.location, location.length == blob.size, blob.size >= 0 else { return nil }
         let path = ContainerdRoot.Paths.blob(digest)
         do {
-            let file = try writer.reserveFile(path, size: UInt64(blob.size), metadata: Self.blobMetadata(time), under: root)
+            let file = try writer.reserveFile(BytePath(path), size: UInt64(blob.size), metadata: Self.blobMetadata(time), under: root)
             placed.insert(digest)
             return BlobCopy(file: file)
         } catch {
@@ -141,7 +141,7 @@ public final class ContainerdRootWriter {
 
     private func write(_ path: String, _ bytes: [UInt8], mode: UInt16) throws(Error) {
         do {
-            try writer.writeFile(path, contents: bytes, metadata: EXT4.Metadata(permissions: mode, time: time), under: root)
+            try writer.writeFile(BytePath(path), contents: bytes, metadata: EXT4.Metadata(permissions: mode, time: time), under: root)
         } catch {
             throw .write(path: path, error)
         }
@@ -174,7 +174,7 @@ public final class BlobCopy: @unchecked Sendable {
 
     /// Throws when the copy could not be written (the scan itself has already vouched for the bytes).
     public func finish() throws(ContainerdRootWriter.Error) {
-        if let failure { throw .blobCopy(path: file.path, failure) }
-        guard received == file.size else { throw .blobShort(path: file.path, received: received, size: file.size) }
+        if let failure { throw .blobCopy(path: file.path.description, failure) }
+        guard received == file.size else { throw .blobShort(path: file.path.description, received: received, size: file.size) }
     }
 }

@@ -1,3 +1,4 @@
+import KilnCore
 /// ext4 filesystem images written without mkfs, mount or root.
 ///
 /// ``EXT4Writer`` lays out an ext4 filesystem inside a file (optionally at a byte offset, e.g. behind a GPT)
@@ -160,7 +161,7 @@ extension EXT4 {
         /// The number of directory entries referring to this node (for directories: 2 + subdirectories).
         public var linkCount: Int
         /// The target of a symbolic link.
-        public var symlinkTarget: String?
+        public var symlinkTarget: BytePath?
         /// The device number of a character or block device.
         public var device: DeviceNumber?
     }

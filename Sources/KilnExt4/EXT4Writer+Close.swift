@@ -1,3 +1,4 @@
+import KilnCore
 /// Finishing the filesystem: sizing, placing and writing all metadata.
 extension EXT4Writer {
     /// Filesystem dimensions chosen at close.
@@ -147,13 +148,13 @@ extension EXT4Writer {
         }
     }
 
-    func renderDirectory(_ dir: UInt32, paths: () -> [UInt32: String]) throws -> EXT4.DirectoryBlocks {
+    func renderDirectory(_ dir: UInt32, paths: () -> [UInt32: BytePath]) throws -> EXT4.DirectoryBlocks {
         do {
             return try EXT4.directoryBlocks(
                 directoryEntries(dir), inode: dir, parent: nodes[Int(dir)].parent, checksumSeed: checksumSeed,
                 hash: directoryHash, minimumBlocks: dir == EXT4.lostAndFoundInode ? 4 : 1)
         } catch EXT4.DirectoryLayoutError.tooManyEntries(let n) {
-            throw Error.directoryTooLarge(path: paths()[dir] ?? "inode \(dir)", entries: n)
+            throw Error.directoryTooLarge(path: paths()[dir] ?? BytePath("inode \(dir)"), entries: n)
         }
     }
 
@@ -162,8 +163,8 @@ extension EXT4Writer {
         guard !isClosed else { throw Error.closed }
         if let c = current { throw Error.fileStillOpen(path: c.path) }
         try flushPending()
-        var cachedPaths: [UInt32: String]?
-        let paths: () -> [UInt32: String] = { [unowned self] in
+        var cachedPaths: [UInt32: BytePath]?
+        let paths: () -> [UInt32: BytePath] = { [unowned self] in
             if let p = cachedPaths { return p }
             let p = self.pathsByInode()
             cachedPaths = p
@@ -226,7 +227,7 @@ extension EXT4Writer {
     }
 
     private func writeMetadata(
-        geometry g: Geometry, layout p: Plan, directories: [(UInt32, Int)], paths: () -> [UInt32: String]
+        geometry g: Geometry, layout p: Plan, directories: [(UInt32, Int)], paths: () -> [UInt32: BytePath]
     ) throws -> FreeCounts {
         // Directories.
         var directorySizes: [UInt32: (blocks: Int, indexed: Bool, root: [UInt8], tree: [UInt64])] = [:]

@@ -1,10 +1,12 @@
+import KilnCore
+
 /// Regular files: created, streamed in chunks straight into their blocks, then finished.
 extension EXT4Writer {
     /// Starts a regular file at `path` (replacing what is there). Stream its content with `appendFileData`
     /// and ``appendFileHole(_:)``, then call ``finishFile()``; no other change can be made while a file is open.
     @discardableResult
     public func beginFile(
-        _ path: String, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
         let place = try prepareCreate(path, under: root, mergeDirectory: false)
         let node = Node(kind: .regular, metadata: clamp(metadata ?? EXT4.Metadata(permissions: 0o644, time: options.defaultTime)))
@@ -102,7 +104,7 @@ extension EXT4Writer {
     /// Writes a whole file in one call.
     @discardableResult
     public func writeFile(
-        _ path: String, contents: [UInt8], metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, contents: [UInt8], metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
         let id = try beginFile(path, metadata: metadata, under: root)
         try appendFileData(contents)

@@ -1,10 +1,12 @@
+import KilnCore
+
 /// The tree operations: directories, symlinks, hard links, special files, attributes, removal and queries.
 extension EXT4Writer {
     /// Creates a directory (and any missing parents). An existing directory is kept and, when `metadata` is
     /// given, takes that metadata (a later layer's directory metadata wins); anything else there is replaced.
     @discardableResult
     public func makeDirectory(
-        _ path: String, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
         let place = try prepareCreate(path, under: root, mergeDirectory: true)
         if let existing = place.merged {
@@ -18,9 +20,9 @@ extension EXT4Writer {
     /// Creates a symbolic link. Targets of up to 59 bytes live in the inode; longer ones (up to 4095) in a block.
     @discardableResult
     public func makeSymlink(
-        _ path: String, target: String, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, target: BytePath, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
-        let bytes = Array(target.utf8)
+        let bytes = target.bytes
         guard !bytes.isEmpty, bytes.count <= EXT4.maximumSymlinkLength, !bytes.contains(0) else {
             throw Error.invalidSymlinkTarget(path: path, length: bytes.count)
         }
@@ -43,7 +45,7 @@ extension EXT4Writer {
     /// component not followed, so links to symlinks link the symlink itself).
     @discardableResult
     public func makeHardLink(
-        _ path: String, to target: String, targetRoot: EXT4.NodeID? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, to target: BytePath, targetRoot: EXT4.NodeID? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
         guard !isClosed else { throw Error.closed }
         let troot = try liveDirectory(targetRoot ?? root)
@@ -55,7 +57,7 @@ extension EXT4Writer {
 
     /// Creates a hard link at `path` to an existing non-directory node.
     @discardableResult
-    public func makeHardLink(_ path: String, to node: EXT4.NodeID, under root: EXT4.NodeID? = nil) throws -> EXT4.NodeID {
+    public func makeHardLink(_ path: BytePath, to node: EXT4.NodeID, under root: EXT4.NodeID? = nil) throws -> EXT4.NodeID {
         let ino = try liveNode(node)
         guard nodes[Int(ino)].kind != .directory else { throw Error.isADirectory(path: path) }
         if let c = current, c.inode == ino { throw Error.fileStillOpen(path: c.path) }
@@ -74,7 +76,7 @@ extension EXT4Writer {
     /// Creates a character or block device, a FIFO or a socket.
     @discardableResult
     public func makeSpecialFile(
-        _ path: String, kind: EXT4.FileKind, device: EXT4.DeviceNumber? = nil, metadata: EXT4.Metadata? = nil,
+        _ path: BytePath, kind: EXT4.FileKind, device: EXT4.DeviceNumber? = nil, metadata: EXT4.Metadata? = nil,
         under root: EXT4.NodeID? = nil
     ) throws -> EXT4.NodeID {
         switch kind {
@@ -99,17 +101,17 @@ extension EXT4Writer {
     /// Sets (or replaces) an extended attribute on the node `path` names (final symlink not followed).
     /// POSIX ACLs (`system.posix_acl_access`/`_default`) are given in the xattr interface format and stored in
     /// ext4's compact form.
-    public func setXattr(_ name: String, value: [UInt8], at path: String, under root: EXT4.NodeID? = nil) throws {
+    public func setXattr(_ name: String, value: [UInt8], at path: BytePath, under root: EXT4.NodeID? = nil) throws {
         let ino = try existingNode(path, under: root, followFinal: false)
         try setXattr(name, value: value, node: EXT4.NodeID(inode: ino), path: path)
     }
 
     /// Sets (or replaces) an extended attribute on a node.
     public func setXattr(_ name: String, value: [UInt8], node: EXT4.NodeID) throws {
-        try setXattr(name, value: value, node: node, path: node.description)
+        try setXattr(name, value: value, node: node, path: BytePath(node.description))
     }
 
-    private func setXattr(_ name: String, value: [UInt8], node: EXT4.NodeID, path: String) throws {
+    private func setXattr(_ name: String, value: [UInt8], node: EXT4.NodeID, path: BytePath) throws {
         guard !isClosed else { throw Error.closed }
         let ino = try liveNode(node)
         guard let key = EXT4.xattrKey(name) else { throw Error.unsupportedXattr(name: name) }
@@ -130,7 +132,7 @@ extension EXT4Writer {
     }
 
     /// Replaces the metadata of the node `path` names (final symlink not followed).
-    public func setMetadata(_ metadata: EXT4.Metadata, at path: String, under root: EXT4.NodeID? = nil) throws {
+    public func setMetadata(_ metadata: EXT4.Metadata, at path: BytePath, under root: EXT4.NodeID? = nil) throws {
         guard !isClosed else { throw Error.closed }
         let ino = try existingNode(path, under: root, followFinal: false)
         nodes[Int(ino)].metadata = clamp(metadata)
@@ -139,7 +141,7 @@ extension EXT4Writer {
     /// Removes what `path` names (directories recursively; the final symlink itself, not its target). Returns
     /// false when nothing was there. Data blocks of freed files are zeroed in the image and stay free.
     @discardableResult
-    public func remove(_ path: String, under root: EXT4.NodeID? = nil) throws -> Bool {
+    public func remove(_ path: BytePath, under root: EXT4.NodeID? = nil) throws -> Bool {
         guard !isClosed else { throw Error.closed }
         if let c = current { throw Error.fileStillOpen(path: c.path) }
         let r = try liveDirectory(root)
@@ -152,14 +154,14 @@ extension EXT4Writer {
     }
 
     /// The names in the directory `path` names (symlinks followed), sorted bytewise.
-    public func children(of path: String, under root: EXT4.NodeID? = nil) throws -> [String] {
+    public func children(of path: BytePath, under root: EXT4.NodeID? = nil) throws -> [BytePath] {
         let ino = try existingNode(path, under: root, followFinal: true)
         guard let children = nodes[Int(ino)].children else { throw Error.notADirectory(path: path) }
-        return children.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { String(decoding: $0, as: UTF8.self) }
+        return children.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { BytePath($0) }
     }
 
     /// What `path` names, or nil when nothing is there.
-    public func lookup(_ path: String, under root: EXT4.NodeID? = nil, followSymlinks: Bool = false) throws -> EXT4.Entry? {
+    public func lookup(_ path: BytePath, under root: EXT4.NodeID? = nil, followSymlinks: Bool = false) throws -> EXT4.Entry? {
         let r = try liveDirectory(root)
         guard let w = try walk(path, root: r, followFinal: followSymlinks, createParents: false), let ino = w.existing else {
             return nil
@@ -179,10 +181,10 @@ extension EXT4Writer {
         return EXT4.Entry(
             node: EXT4.NodeID(inode: ino), kind: n.kind, size: n.kind == .directory ? 0 : size,
             metadata: n.metadata, linkCount: n.kind == .directory ? 2 + n.subdirectories : n.links,
-            symlinkTarget: n.symlinkTarget.map { String(decoding: $0, as: UTF8.self) }, device: n.device)
+            symlinkTarget: n.symlinkTarget.map { BytePath($0) }, device: n.device)
     }
 
-    func existingNode(_ path: String, under root: EXT4.NodeID?, followFinal: Bool) throws -> UInt32 {
+    func existingNode(_ path: BytePath, under root: EXT4.NodeID?, followFinal: Bool) throws -> UInt32 {
         let r = try liveDirectory(root)
         guard let w = try walk(path, root: r, followFinal: followFinal, createParents: false), let ino = w.existing else {
             throw Error.notFound(path: path)

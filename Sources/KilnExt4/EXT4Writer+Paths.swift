@@ -1,3 +1,5 @@
+import KilnCore
+
 /// Safe path resolution inside a subtree root, and the tree edits every operation builds on.
 extension EXT4Writer {
     /// Symlinks followed while resolving one path before giving up (the limit filepath-securejoin uses).
@@ -33,9 +35,9 @@ extension EXT4Writer {
     /// Resolves `path` under `root`. Intermediate symlinks are followed (targets interpreted inside `root`);
     /// the final one only when `followFinal`. Missing intermediate directories are created when
     /// `createParents`, otherwise the walk stops with `nil`.
-    func walk(_ path: String, root: UInt32, followFinal: Bool, createParents: Bool) throws -> Walk? {
+    func walk(_ path: BytePath, root: UInt32, followFinal: Bool, createParents: Bool) throws -> Walk? {
         var stack: [UInt32] = [root]
-        var queue = Array(Self.components(Array(path.utf8)).reversed())
+        var queue = Array(Self.components(path.bytes).reversed())
         var followed = 0
         while let c = queue.popLast() {
             let isFinal = queue.isEmpty
@@ -99,7 +101,7 @@ extension EXT4Writer {
     }
 
     /// Adds an entry for an existing non-directory node (a hard link).
-    func addLink(_ ino: UInt32, in dir: UInt32, name: [UInt8], path: String) throws {
+    func addLink(_ ino: UInt32, in dir: UInt32, name: [UInt8], path: BytePath) throws {
         guard nodes[Int(ino)].links < EXT4.linkMax else { throw Error.tooManyLinks(path: path) }
         nodes[Int(ino)].links += 1
         nodes[Int(dir)].children?[name] = ino
@@ -108,7 +110,7 @@ extension EXT4Writer {
     /// Resolves the place where `path` is to be created: the parent directory and the final name, with any
     /// existing entry removed first, unless it is a directory and `mergeDirectory` (then it is returned).
     func prepareCreate(
-        _ path: String, under: EXT4.NodeID?, mergeDirectory: Bool
+        _ path: BytePath, under: EXT4.NodeID?, mergeDirectory: Bool
     ) throws -> (directory: UInt32, name: [UInt8], merged: UInt32?) {
         guard !isClosed else { throw Error.closed }
         if let c = current { throw Error.fileStillOpen(path: c.path) }
@@ -179,17 +181,17 @@ extension EXT4Writer {
     }
 
     /// The first path (sorted, breadth-first) of every live node, for error messages and the file map.
-    func pathsByInode() -> [UInt32: String] {
-        var out: [UInt32: String] = [EXT4.rootInode: "/"]
-        var queue: [(UInt32, String)] = [(EXT4.rootInode, "")]
+    func pathsByInode() -> [UInt32: BytePath] {
+        var out: [UInt32: BytePath] = [EXT4.rootInode: "/"]
+        var queue: [(UInt32, [UInt8])] = [(EXT4.rootInode, [])]
         var head = 0
         while head < queue.count {
             let (dir, prefix) = queue[head]
             head += 1
             let children = (nodes[Int(dir)].children ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
             for (name, c) in children where out[c] == nil {
-                let p = prefix + "/" + String(decoding: name, as: UTF8.self)
-                out[c] = p
+                let p = prefix + [BytePath.slash] + name
+                out[c] = BytePath(p)
                 if nodes[Int(c)].kind == .directory { queue.append((c, p)) }
             }
         }

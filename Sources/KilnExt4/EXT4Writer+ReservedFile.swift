@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,7 @@ extension EXT4Writer {
     ///
     /// This is how a content blob can be copied into the filesystem in the same pass that unpacks it.
     public func reserveFile(
-        _ path: String, size: UInt64, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
+        _ path: BytePath, size: UInt64, metadata: EXT4.Metadata? = nil, under root: EXT4.NodeID? = nil
     ) throws -> EXT4ReservedFile {
         guard size <= EXT4.maximumFileSize else { throw Error.fileTooLarge(path: path, size: size) }
         let place = try prepareCreate(path, under: root, mergeDirectory: false)
@@ -50,7 +51,7 @@ extension EXT4Writer {
 /// files; it must be done before the image is read as a whole.
 public final class EXT4ReservedFile: @unchecked Sendable {
     /// The path the file was created at.
-    public let path: String
+    public let path: BytePath
     public let node: EXT4.NodeID
     /// The file's size in bytes.
     public let size: UInt64
@@ -61,8 +62,8 @@ public final class EXT4ReservedFile: @unchecked Sendable {
 
     /// Why a write to a reserved file failed.
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
-        case beyondEnd(path: String, offset: UInt64, length: Int, size: UInt64)
-        case io(path: String, image: String, errno: Int32)
+        case beyondEnd(path: BytePath, offset: UInt64, length: Int, size: UInt64)
+        case io(path: BytePath, image: String, errno: Int32)
 
         public var description: String {
             switch self {
@@ -74,7 +75,7 @@ public final class EXT4ReservedFile: @unchecked Sendable {
         }
     }
 
-    init(path: String, node: EXT4.NodeID, size: UInt64, imagePath: String, fd: Int32, byteRuns: [Range<UInt64>]) {
+    init(path: BytePath, node: EXT4.NodeID, size: UInt64, imagePath: String, fd: Int32, byteRuns: [Range<UInt64>]) {
         self.path = path
         self.node = node
         self.size = size

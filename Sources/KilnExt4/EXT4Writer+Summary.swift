@@ -1,3 +1,4 @@
+import KilnCore
 import KilnDigest
 
 /// What ``EXT4Writer/close()`` reports: the filesystem's geometry and where every file's blocks are.
@@ -25,7 +26,8 @@ extension EXT4Writer {
     /// damaged region of the image belongs to. Block numbers are filesystem blocks: byte `block * 4096` of the
     /// filesystem, `byteOffset + block * 4096` of the image file.
     public struct FileMap: Sendable, Codable, Hashable {
-        /// One path per regular file (the first in sorted order when it has several links).
+        /// One path per regular file (the first in byte order when it has several links), as text: bytes that
+        /// are not UTF-8 are escaped (``KilnCore/BytePath/description``).
         public private(set) var paths: [String] = []
         /// Block runs sorted by start block: `file` indexes ``paths``.
         public private(set) var runs: [Run] = []
@@ -82,12 +84,12 @@ extension EXT4Writer {
         }
     }
 
-    func makeSummary(geometry g: Geometry, free: FreeCounts, paths: [UInt32: String]) -> Summary {
+    func makeSummary(geometry g: Geometry, free: FreeCounts, paths: [UInt32: BytePath]) -> Summary {
         var map = FileMap()
         for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
             var runs = nodes[ino].extents.map { $0.physical..<($0.physical + UInt64($0.length)) }
             runs.append(contentsOf: nodes[ino].treeBlocks.map { $0..<($0 + 1) })
-            map.add(path: paths[UInt32(ino)] ?? "inode \(ino)", runs: runs)
+            map.add(path: paths[UInt32(ino)]?.description ?? "inode \(ino)", runs: runs)
         }
         map.sort()
         let u = uuid.hexString

@@ -1,3 +1,4 @@
+import KilnCore
 import KilnDigest
 
 /// Writes an ext4 filesystem into a file, without mkfs, mount or root.
@@ -69,27 +70,27 @@ public final class EXT4Writer {
         case io(operation: String, path: String, errno: Int32)
         case invalidOffset(UInt64)
         case invalidSize(UInt64)
-        case nameTooLong(path: String, length: Int)
-        case invalidName(path: String)
-        case notFound(path: String)
-        case notADirectory(path: String)
-        case isADirectory(path: String)
-        case symlinkLoop(path: String)
-        case invalidSymlinkTarget(path: String, length: Int)
-        case cannotReplaceRoot(path: String)
-        case protectedPath(path: String)
-        case fileStillOpen(path: String)
+        case nameTooLong(path: BytePath, length: Int)
+        case invalidName(path: BytePath)
+        case notFound(path: BytePath)
+        case notADirectory(path: BytePath)
+        case isADirectory(path: BytePath)
+        case symlinkLoop(path: BytePath)
+        case invalidSymlinkTarget(path: BytePath, length: Int)
+        case cannotReplaceRoot(path: BytePath)
+        case protectedPath(path: BytePath)
+        case fileStillOpen(path: BytePath)
         case noOpenFile
-        case fileTooLarge(path: String, size: UInt64)
+        case fileTooLarge(path: BytePath, size: UInt64)
         case doesNotFit(neededBytes: UInt64, availableBytes: UInt64)
         case tooManyInodes(needed: UInt64)
         case unknownNode(EXT4.NodeID)
         case unsupportedXattr(name: String)
-        case invalidACL(path: String, name: String)
-        case xattrsTooLarge(path: String, bytes: Int)
-        case tooManyLinks(path: String)
-        case directoryTooLarge(path: String, entries: Int)
-        case invalidDevice(path: String, major: UInt32, minor: UInt32)
+        case invalidACL(path: BytePath, name: String)
+        case xattrsTooLarge(path: BytePath, bytes: Int)
+        case tooManyLinks(path: BytePath)
+        case directoryTooLarge(path: BytePath, entries: Int)
+        case invalidDevice(path: BytePath, major: UInt32, minor: UInt32)
         case closed
 
         public var description: String {
@@ -154,7 +155,7 @@ public final class EXT4Writer {
     /// The file being streamed.
     struct OpenFile {
         var inode: UInt32
-        var path: String
+        var path: BytePath
         var size: UInt64 = 0
         /// Bytes of the current, not yet complete block.
         var partial = [UInt8](repeating: 0, count: EXT4.blockSize)

@@ -9,6 +9,8 @@ public struct ImageVerification: Sendable {
     /// One report per layer (nil where the blob is missing).
     public var layerReports: [LayerReport?]
     public var problems: [Problem]
+    /// What is sound but worth a word (duplicate paths: the last wins).
+    public var warnings: [String] = []
     public var ok: Bool { problems.isEmpty }
 }
 
@@ -79,6 +81,7 @@ public enum ImageVerifier {
             let name = image.displayName
             var problems = resolutionProblems.filter { $0.image == name }
             var reports: [LayerReport?] = []
+            var warnings: [String] = []
             for (layerIndex, layer) in image.layers.enumerated() {
                 guard let key = keys[imageIndex][layerIndex], let result = byKey[key] else {
                     let failedKey = "\(image.store.displayName)|\(layer.descriptor.digest)|\(layer.compression)"
@@ -92,13 +95,14 @@ public enum ImageVerifier {
                 case .success(let report):
                     reports.append(report)
                     problems += report.problems(against: layer, image: name)
+                    warnings += report.warnings(against: layer, image: name)
                 case .failure(let error):
                     reports.append(nil)
                     problems.append(Problem(image: name, subject: "layer \(layerIndex)", digest: layer.descriptor.digest.description,
                                             message: "cannot read: \(error)"))
                 }
             }
-            out.append(ImageVerification(image: image, layerReports: reports, problems: problems))
+            out.append(ImageVerification(image: image, layerReports: reports, problems: problems, warnings: warnings))
         }
         return out
     }

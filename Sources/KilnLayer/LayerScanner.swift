@@ -1,3 +1,4 @@
+import KilnCore
 import KilnDigest
 import KilnOCI
 
@@ -11,7 +12,8 @@ public struct LayerReport: Sendable, Codable, Hashable {
     public var diffID: Digest
     public var uncompressedSize: Int64
     public var entryCount: Int
-    /// Paths that appear more than once in the tar (at most ``LayerScanner/duplicateListLimit`` listed).
+    /// Paths that appear more than once in the tar, byte for byte (at most ``LayerScanner/duplicateListLimit``
+    /// listed, as text). They are not a fault: the last entry wins.
     public var duplicatePaths: [String]
     public var duplicateCount: Int
     /// The compressed stream or the tar ended early.
@@ -28,7 +30,15 @@ public struct LayerReport: Sendable, Codable, Hashable {
 
     /// True when the stream itself is sound (digests aside).
     public var streamIsSound: Bool {
-        !undersized && !trailingData && decompressionError == nil && tarError == nil && duplicateCount == 0
+        !undersized && !trailingData && decompressionError == nil && tarError == nil
+    }
+
+    /// What is sound but worth a word: paths the tar holds more than once (the last of each wins, as containerd
+    /// applies them).
+    public func warnings(against layer: ImageLayer, image: String) -> [String] {
+        guard duplicateCount > 0 else { return [] }
+        let listed = duplicatePaths.joined(separator: ", ") + (duplicateCount > duplicatePaths.count ? ", ..." : "")
+        return ["\(image) layer \(layer.index) \(layer.descriptor.digest): \(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s") (the last entry of each wins, as containerd applies them): \(listed)"]
     }
 
     /// Compares this report with what a manifest and config promise for `layer`.
@@ -47,9 +57,6 @@ public struct LayerReport: Sendable, Codable, Hashable {
         if undersized { add("undersized layer: the \(layer.compression == .none ? "tar" : "\(layer.compression)") stream ends early") }
         if trailingData { add("trailing data after the end of the layer stream") }
         if let e = tarError { add("tar error: \(e)") }
-        if duplicateCount > 0 {
-            add("\(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s"): \(duplicatePaths.joined(separator: ", "))\(duplicateCount > duplicatePaths.count ? ", ..." : "")")
-        }
         // A diffID cannot be trusted when the stream is broken; still report it when it differs.
         if diffID != layer.diffID {
             add("diffID mismatch (config.rootfs.diff_ids[\(layer.index)])", layer.diffID.description, diffID.description)
@@ -60,7 +67,7 @@ public struct LayerReport: Sendable, Codable, Hashable {
 
 /// The layer stream broke while a consumer was reading an entry.
 public struct StreamFailure: Swift.Error, CustomStringConvertible {
-    public var entry: String
+    public var entry: BytePath
     public var detail: String
     /// The stream stopped at the caller's limit on its decompressed size.
     public var exceededLimit: Bool = false
@@ -102,7 +109,7 @@ public enum LayerScanner {
                                  storedSink: storedSink)
         defer { stream.close() }
         var entryCount = 0
-        var seen = Set<String>()
+        var seen = Set<BytePath>()
         var duplicates: [String] = []
         var duplicateCount = 0
         var tarError: String? = nil
@@ -118,7 +125,7 @@ public enum LayerScanner {
                 let key = entry.normalizedPath
                 if !seen.insert(key).inserted {
                     duplicateCount += 1
-                    if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key) }
+                    if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key.description) }
                 }
                 if let consumer {
                     do {

@@ -1,3 +1,5 @@
+import KilnCore
+
 /// One entry of a layer tar, as libarchive reads it.
 public struct TarEntry: Sendable {
     public enum Kind: String, Sendable, Codable {
@@ -14,8 +16,8 @@ public struct TarEntry: Sendable {
         }
     }
 
-    /// The path exactly as stored in the tar (may start with `./` or `/`, may hold `..`).
-    public var path: String
+    /// The path exactly as stored in the tar, as bytes (may start with `./` or `/`, may hold `..`).
+    public var path: BytePath
     public var kind: Kind
     /// Permission bits including setuid, setgid and sticky (`0o7777`).
     public var permissions: UInt32
@@ -26,8 +28,8 @@ public struct TarEntry: Sendable {
     public var modificationTime: Time
     public var accessTime: Time?
     public var changeTime: Time?
-    /// Symlink target or hard-link target path.
-    public var linkTarget: String?
+    /// Symlink target or hard-link target path, as bytes.
+    public var linkTarget: BytePath?
     public var deviceMajor: UInt32
     public var deviceMinor: UInt32
     /// Extended attributes in tar order (`SCHILY.xattr.*` and `LIBARCHIVE.xattr.*` records).
@@ -37,13 +39,5 @@ public struct TarEntry: Sendable {
 
     /// The path cleaned the way OCI consumers compare paths: no leading `./` or `/`, no trailing `/`,
     /// `.` components removed. `..` is kept (callers decide how to contain it).
-    public var normalizedPath: String { Self.normalize(path) }
-
-    public static func normalize(_ path: String) -> String {
-        var parts: [Substring] = []
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) where component != "." {
-            parts.append(component)
-        }
-        return parts.joined(separator: "/")
-    }
+    public var normalizedPath: BytePath { path.normalized }
 }

@@ -113,16 +113,17 @@ final class TarReader {
         }
     }
 
-    static func string(_ utf8: UnsafePointer<CChar>?, _ fallback: UnsafePointer<CChar>?) -> String? {
-        if let p = utf8 { return String(cString: p) }
-        if let p = fallback { return String(cString: p) }
-        return nil
+    /// The bytes of a name exactly as the archive holds them. The locale-converted form libarchive offers as
+    /// `_utf8` would fail or rewrite names that are not UTF-8; the raw form keeps every byte.
+    static func bytes(_ raw: UnsafePointer<CChar>?) -> BytePath? {
+        guard let raw else { return nil }
+        return BytePath(bytes: UnsafeRawBufferPointer(start: raw, count: strlen(raw)))
     }
 
     static func describe(_ e: OpaquePointer) -> TarEntry {
-        let path = string(archive_entry_pathname_utf8(e), archive_entry_pathname(e)) ?? ""
-        let hardlink = string(archive_entry_hardlink_utf8(e), archive_entry_hardlink(e))
-        let symlink = string(archive_entry_symlink_utf8(e), archive_entry_symlink(e))
+        let path = bytes(archive_entry_pathname(e)) ?? BytePath([])
+        let hardlink = bytes(archive_entry_hardlink(e))
+        let symlink = bytes(archive_entry_symlink(e))
         let type = archive_entry_filetype(e)
         var kind: TarEntry.Kind
         // libarchive's AE_IF* values are the POSIX S_IF* values.

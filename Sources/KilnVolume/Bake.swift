@@ -31,6 +31,8 @@ public struct Bake {
     /// Refuse layers that expand beyond this many bytes (decompression bombs); nil: the explicit volume size, or 1 TiB.
     public var uncompressedLimit: Int64?
     public var progress: (@Sendable (String) -> Void)?
+    /// Told what is sound but worth a word (duplicate paths in a layer: the last wins).
+    public var warn: (@Sendable (String) -> Void)?
 
     public init(recipe: Recipe, outputDirectory: String, sourceDateEpoch: Int64, progress: (@Sendable (String) -> Void)? = nil) {
         self.recipe = recipe
@@ -349,6 +351,7 @@ public struct Bake {
         if report.exceededLimit, let tooLarge = volumeTooSmall(for: layer, of: image) { throw tooLarge }
         let problems = report.problems(against: layer, image: name)
         if !problems.isEmpty { throw .verification(problems) }
+        for warning in report.warnings(against: layer, image: name) { warn?(warning) }
         do { try copy?.finish() } catch { throw .failed(what, error) }
         return report
     }

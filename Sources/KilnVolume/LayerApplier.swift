@@ -22,10 +22,10 @@ public final class LayerApplier {
 
     /// Errors naming the layer entry at fault.
     public enum Error: KilnError {
-        case invalidWhiteout(entry: String)
-        case hardLinkTargetMissing(entry: String, target: String)
+        case invalidWhiteout(entry: BytePath)
+        case hardLinkTargetMissing(entry: BytePath, target: BytePath)
         /// The filesystem refused the entry, or its data could not be read: the exit status is the cause's.
-        case entryFailed(entry: String, underlying: any Swift.Error)
+        case entryFailed(entry: BytePath, underlying: any Swift.Error)
 
         public var exitStatus: ExitStatus {
             switch self {
@@ -48,7 +48,7 @@ public final class LayerApplier {
     let root: EXT4.NodeID
     let mode: Mode
     /// Normalized paths this layer created (opaque directories keep these and remove the rest).
-    private var createdInLayer = Set<String>()
+    private var createdInLayer = Set<BytePath>()
     /// Inodes this applier created (hard links not counted twice), the unpacked tree's root included.
     public private(set) var inodes: Int64 = 1
     /// Bytes of blocks those inodes use, as `st_blocks * 512` would count them (holes and inline data aside).
@@ -65,15 +65,14 @@ public final class LayerApplier {
         createdInLayer.removeAll(keepingCapacity: true)
     }
 
-    static let whiteoutPrefix = ".wh."
-    static let opaqueMarker = ".wh..wh..opq"
+    static let whiteoutPrefix: BytePath = ".wh."
+    static let opaqueMarker: BytePath = ".wh..wh..opq"
 
     /// Applies one tar entry (its data is read from `content` when it is a regular file).
     public func apply(_ entry: TarEntry, content: EntryContent) throws {
         let path = entry.normalizedPath
-        let components = path.split(separator: "/").map(String.init)
-        let name = components.last ?? ""
-        let parent = components.dropLast().joined(separator: "/")
+        let name = path.lastComponent
+        let parent = path.parent
         do {
             if name.hasPrefix(Self.whiteoutPrefix) {
                 try applyWhiteout(name: name, parent: parent, entry: entry)
@@ -92,7 +91,7 @@ public final class LayerApplier {
         }
     }
 
-    private func applyWhiteout(name: String, parent: String, entry: TarEntry) throws {
+    private func applyWhiteout(name: BytePath, parent: BytePath, entry: TarEntry) throws {
         if name == Self.opaqueMarker {
             switch mode {
             case .overlay:
@@ -104,13 +103,13 @@ public final class LayerApplier {
             }
             return
         }
-        if name.hasPrefix(Self.whiteoutPrefix + Self.whiteoutPrefix) {
+        if name.hasPrefix(".wh..wh.") {
             // AUFS metadata (.wh..wh.plnk and the like): not content.
             return
         }
-        let target = String(name.dropFirst(Self.whiteoutPrefix.count))
+        let target = BytePath(Array(name.bytes.dropFirst(Self.whiteoutPrefix.count)))
         guard !target.isEmpty, target != ".", target != ".." else { throw Error.invalidWhiteout(entry: entry.path) }
-        let targetPath = parent.isEmpty ? target : parent + "/" + target
+        let targetPath = parent.appending(target)
         switch mode {
         case .overlay:
             var meta = metadata(entry)
@@ -124,10 +123,10 @@ public final class LayerApplier {
     }
 
     /// Removes everything under `directory` that this layer did not create.
-    private func hideLowerChildren(of directory: String) throws {
+    private func hideLowerChildren(of directory: BytePath) throws {
         guard let entry = try writer.lookup(directory.isEmpty ? "." : directory, under: root), entry.kind == .directory else { return }
         for child in try writer.children(of: directory.isEmpty ? "." : directory, under: root) {
-            let childPath = directory.isEmpty ? child : directory + "/" + child
+            let childPath = directory.appending(child)
             if createdInLayer.contains(childPath) {
                 if let e = try writer.lookup(childPath, under: root), e.kind == .directory {
                     try hideLowerChildren(of: childPath)
@@ -149,7 +148,7 @@ public final class LayerApplier {
             changeTime: entry.changeTime.map(ts) ?? m, creationTime: m)
     }
 
-    private func create(_ entry: TarEntry, path: String, content: EntryContent) throws {
+    private func create(_ entry: TarEntry, path: BytePath, content: EntryContent) throws {
         let meta = metadata(entry)
         if path.isEmpty {
             // The layer's root directory entry (`./`): its metadata applies to the tree root.
@@ -175,7 +174,7 @@ public final class LayerApplier {
         case .symlink:
             try writer.makeSymlink(path, target: entry.linkTarget ?? "", metadata: meta, under: root)
         case .hardlink:
-            let target = TarEntry.normalize(entry.linkTarget ?? "")
+            let target = (entry.linkTarget ?? "").normalized
             guard (try writer.lookup(target, under: root)) != nil else {
                 throw Error.hardLinkTargetMissing(entry: entry.path, target: entry.linkTarget ?? "")
             }
@@ -193,7 +192,7 @@ public final class LayerApplier {
         case .hardlink: break
         case .directory: inodes += 1; usedBytes += 4096
         case .file: inodes += 1; usedBytes += (entry.size + 4095) / 4096 * 4096
-        case .symlink: inodes += 1; usedBytes += (entry.linkTarget?.utf8.count ?? 0) >= 60 ? 4096 : 0
+        case .symlink: inodes += 1; usedBytes += (entry.linkTarget?.count ?? 0) >= 60 ? 4096 : 0
         default: inodes += 1
         }
         if entry.kind != .hardlink {

@@ -102,6 +102,7 @@ struct Bake: AsyncParsableCommand {
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
         bake.progress = { line in Console.progress(line, quiet: quiet) }
+        bake.warn = { line in Console.warning(line) }
         let started = Date()
         let result: KilnVolume.Bake.Result
         do {

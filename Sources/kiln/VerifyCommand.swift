@@ -59,6 +59,7 @@ struct Verify: AsyncParsableCommand {
             }
             verifications += results
         }
+        for warning in verifications.flatMap(\.warnings) { Console.warning(warning) }
         let elapsed = Date().timeIntervalSince(started)
         let ok = orphanProblems.isEmpty && verifications.allSatisfy(\.ok)
         if report.json {

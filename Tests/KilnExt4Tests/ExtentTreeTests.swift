@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// The extent tree builder at depths a test image could not afford (a depth-3 tree needs over 462k extents).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// Big directories, big and fragmented files, deep trees and large attributes; sparse so they stay cheap.
@@ -19,9 +20,9 @@ struct LargeCaseTests {
         for i in 0..<count {
             let name = "big/entry-\(i)-" + String(repeating: "x", count: i % 40)
             if i % 1000 == 0 {
-                try w.writeFile(name, contents: [UInt8(i % 251)])
+                try w.writeFile(BytePath(name), contents: [UInt8(i % 251)])
             } else {
-                try w.makeSpecialFile(name, kind: .fifo)
+                try w.makeSpecialFile(BytePath(name), kind: .fifo)
             }
         }
         // A mid-sized indexed directory (one index level) and names with non-ASCII bytes.
@@ -110,11 +111,11 @@ struct LargeCaseTests {
         let w = try EXT4Writer(path: img, options: options())
         var path = ""
         for i in 0..<300 { path += (i == 0 ? "" : "/") + "d\(i)" }
-        try w.writeFile(path + "/leaf", contents: Array("deep".utf8))
+        try w.writeFile(BytePath(path + "/leaf"), contents: Array("deep".utf8))
         let name255 = String(repeating: "N", count: 250) + "12345"
-        try w.writeFile("names/" + name255, contents: [1])
-        try w.makeDirectory("names/" + String(repeating: "D", count: 255))
-        try w.makeSymlink("names/" + String(repeating: "S", count: 255), target: String(repeating: "t", count: 4095))
+        try w.writeFile(BytePath("names/" + name255), contents: [1])
+        try w.makeDirectory(BytePath("names/" + String(repeating: "D", count: 255)))
+        try w.makeSymlink(BytePath("names/" + String(repeating: "S", count: 255)), target: BytePath(String(repeating: "t", count: 4095)))
         // Attributes that overflow the inode into a block, in every namespace, sorted on disk.
         try w.writeFile("attrs", contents: [])
         let big = [UInt8]((0..<1500).map { UInt8(truncatingIfNeeded: $0) })

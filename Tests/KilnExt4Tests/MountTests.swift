@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// True when this process may resize a mounted ext4 (the kernel requires CAP_SYS_RESOURCE).
@@ -97,7 +98,7 @@ struct MountTests {
         try TreeSpec.standard.write(to: w)
         // Long names make 25k entries need a second index level.
         for i in 0..<25_000 {
-            try w.makeSpecialFile("index/\(i)-" + String(repeating: "y", count: 100), kind: .fifo)
+            try w.makeSpecialFile(BytePath("index/\(i)-" + String(repeating: "y", count: 100)), kind: .fifo)
         }
         try w.writeFile("delete-me", contents: Array(repeating: 1, count: 1 << 20))
         _ = try w.close()

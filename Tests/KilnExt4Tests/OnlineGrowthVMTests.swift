@@ -2,6 +2,7 @@ import Foundation
 import KilnTestSupport
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// Online growth needs CAP_SYS_RESOURCE, which containers often withhold; a tiny QEMU guest (TCG, no KVM
@@ -86,7 +87,7 @@ struct OnlineGrowthVMTests {
         let img = s.path("grow.img")
         let w = try EXT4Writer(path: img, options: options(size: .bytes(16 << 20)))
         try TreeSpec.standard.write(to: w)
-        for i in 0..<2000 { try w.makeSpecialFile("many/\(i)-" + String(repeating: "z", count: 30), kind: .fifo) }
+        for i in 0..<2000 { try w.makeSpecialFile(BytePath("many/\(i)-" + String(repeating: "z", count: 30)), kind: .fifo) }
         _ = try w.close()
         try expectClean(img)
         let out = try GuestVM.run(image: img, script: """

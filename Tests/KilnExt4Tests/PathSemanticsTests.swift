@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// Paths resolve inside a subtree root the way containerd extracts layers (securejoin semantics).
@@ -122,7 +123,7 @@ struct PathSemanticsTests {
         var blob: [UInt8] = []
         while blob.count < 300_000 { blob += secret }
         try w.writeFile("tree/a/secret", contents: blob)
-        try w.makeSymlink("tree/a/long", target: "TOP-SECRET-" + String(repeating: "s", count: 200))
+        try w.makeSymlink("tree/a/long", target: BytePath("TOP-SECRET-" + String(repeating: "s", count: 200)))
         for i in 0..<40 { try w.writeFile("tree/b/\(i)/f", contents: blob.prefix(5000 + i).map { $0 }) }
         try w.setXattr("user.x", value: [1], at: "tree/a/secret")
         let before = try #require(try w.lookup("tree/a/secret"))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// Files whose blocks are reserved first and written later from another thread, while the writer goes on with

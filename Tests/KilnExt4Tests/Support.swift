@@ -2,6 +2,7 @@ import Foundation
 import KilnTestSupport
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// The e2fsprogs and util-linux tools the tests compare against.

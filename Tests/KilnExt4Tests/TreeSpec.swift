@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 /// A tree described once, written through the writer (or onto a real directory for mke2fs -d), and compared
@@ -78,25 +79,25 @@ struct TreeSpec {
             let meta = EXT4.Metadata(permissions: it.mode, uid: it.uid, gid: it.gid, time: it.mtime)
             switch it.kind {
             case .directory:
-                try w.makeDirectory(it.path, metadata: meta, under: root)
+                try w.makeDirectory(BytePath(it.path), metadata: meta, under: root)
             case .file(let bytes, let hole):
-                try w.beginFile(it.path, metadata: meta, under: root)
+                try w.beginFile(BytePath(it.path), metadata: meta, under: root)
                 try w.appendFileData(bytes)
                 try w.appendFileHole(hole)
                 try w.finishFile()
             case .symlink(let target):
-                try w.makeSymlink(it.path, target: target, metadata: meta, under: root)
+                try w.makeSymlink(BytePath(it.path), target: BytePath(target), metadata: meta, under: root)
             case .hardLink(let to):
-                try w.makeHardLink(it.path, to: to, under: root)
+                try w.makeHardLink(BytePath(it.path), to: BytePath(to), under: root)
                 continue
             case .device(let kind, let dev):
-                try w.makeSpecialFile(it.path, kind: kind, device: dev, metadata: meta, under: root)
+                try w.makeSpecialFile(BytePath(it.path), kind: kind, device: dev, metadata: meta, under: root)
             case .fifo:
-                try w.makeSpecialFile(it.path, kind: .fifo, metadata: meta, under: root)
+                try w.makeSpecialFile(BytePath(it.path), kind: .fifo, metadata: meta, under: root)
             case .socket:
-                try w.makeSpecialFile(it.path, kind: .socket, metadata: meta, under: root)
+                try w.makeSpecialFile(BytePath(it.path), kind: .socket, metadata: meta, under: root)
             }
-            for (k, v) in it.xattrs.sorted(by: { $0.key < $1.key }) { try w.setXattr(k, value: v, at: it.path, under: root) }
+            for (k, v) in it.xattrs.sorted(by: { $0.key < $1.key }) { try w.setXattr(k, value: v, at: BytePath(it.path), under: root) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import KilnCore
 @testable import KilnExt4
 
 @Suite(.enabled(if: Tools.haveE2fsprogs, "e2fsprogs (e2fsck, debugfs, mke2fs) is not installed"))
@@ -48,7 +49,7 @@ struct WriterBasicTests {
         try w.writeFile("bin/tool", contents: big, metadata: meta)
         try w.makeSymlink("link", target: "etc/hostname")
         let longTarget = String(repeating: "abcdefgh/", count: 455)  // 4095 bytes
-        try w.makeSymlink("longlink", target: longTarget)
+        try w.makeSymlink("longlink", target: BytePath(longTarget))
         try w.makeHardLink("hard", to: "etc/hostname")
         try w.makeSpecialFile("dev/null", kind: .characterDevice, device: EXT4.DeviceNumber(major: 1, minor: 3))
         try w.makeSpecialFile("dev/big", kind: .blockDevice, device: EXT4.DeviceNumber(major: 259, minor: 70_000))
@@ -159,15 +160,15 @@ struct WriterBasicTests {
     @Test func badInputIsRejected() throws {
         let s = try Scratch()
         let w = try EXT4Writer(path: s.path("bad.img"), options: options(size: .bytes(16 << 20)))
-        let long = String(repeating: "n", count: 256)
+        let long = BytePath(String(repeating: "n", count: 256))
         #expect(throws: EXT4Writer.Error.nameTooLong(path: long, length: 256)) { try w.writeFile(long, contents: []) }
         #expect(throws: EXT4Writer.Error.nameTooLong(path: "a/\(long)/b", length: 256)) {
             try w.makeDirectory("a/\(long)/b")
         }
-        let ok = String(repeating: "n", count: 255)
+        let ok = BytePath(String(repeating: "n", count: 255))
         try w.writeFile(ok, contents: [1])
         #expect(throws: EXT4Writer.Error.invalidSymlinkTarget(path: "l", length: 4096)) {
-            try w.makeSymlink("l", target: String(repeating: "t", count: 4096))
+            try w.makeSymlink("l", target: BytePath(String(repeating: "t", count: 4096)))
         }
         #expect(throws: EXT4Writer.Error.unsupportedXattr(name: "bogus.name")) {
             try w.setXattr("bogus.name", value: [], at: ok)

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnOCI
 import KilnTestSupport
@@ -101,8 +102,8 @@ import Testing
 
     @Test func entriesCarryMetadataXattrsAndData() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var seen: [String: TarEntry] = [:]
-        var dataHash: [String: Digest] = [:]
+        var seen: [BytePath: TarEntry] = [:]
+        var dataHash: [BytePath: Digest] = [:]
         _ = try scan(dir + "/layer.tar", .none) { entry, content in
             seen[entry.normalizedPath] = entry
             let h = SHA256Hasher()
