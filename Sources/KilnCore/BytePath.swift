@@ -41,6 +41,27 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
         return BytePath(out)
     }
 
+    /// The path as containerd applies an entry's name: cleaned lexically (Go's `filepath.Clean` of `/` + path),
+    /// so `..` climbs the names written before it, never above the root, and never through a symlink. The
+    /// result has no `.`, no `..`, and no leading or trailing slash; empty means the root itself.
+    public var cleaned: BytePath {
+        var kept: [ArraySlice<UInt8>] = []
+        for c in components {
+            if c.count == 2 && c.first == Self.dot && c.last == Self.dot {
+                if !kept.isEmpty { kept.removeLast() }
+            } else {
+                kept.append(c)
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for c in kept {
+            if !out.isEmpty { out.append(Self.slash) }
+            out.append(contentsOf: c)
+        }
+        return BytePath(out)
+    }
+
     /// The last component (empty for the root).
     public var lastComponent: BytePath { BytePath(components.last.map(Array.init) ?? []) }
 

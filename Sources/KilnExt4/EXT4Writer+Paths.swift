@@ -57,6 +57,7 @@ extension EXT4Writer {
             }
             guard let child else {
                 guard createParents else { return nil }
+                guard stack.count < options.maximumDepth + 1 else { throw Error.tooDeep(path: path, limit: options.maximumDepth) }
                 let made = try addNode(
                     Node(kind: .directory, metadata: defaultDirectoryMetadata, children: [:]), in: dir, name: c)
                 stack.append(made)
@@ -65,6 +66,7 @@ extension EXT4Writer {
             switch nodes[Int(child)].kind {
             case .directory:
                 stack.append(child)
+                guard stack.count <= options.maximumDepth + 1 else { throw Error.tooDeep(path: path, limit: options.maximumDepth) }
             case .symlink:
                 followed += 1
                 guard followed <= Self.symlinkLimit else { throw Error.symlinkLoop(path: path) }

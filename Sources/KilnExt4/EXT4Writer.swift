@@ -47,6 +47,9 @@ public final class EXT4Writer {
         public var volumeName: String
         /// Whether file blocks that are entirely zero are left as holes (as `mke2fs -d` and `cp --sparse` do).
         public var zeroBlocksAsHoles: Bool
+        /// Directories a path may resolve through below the root it is resolved under (symlinks followed):
+        /// deeper paths are refused, which bounds the work of every walk of the tree.
+        public var maximumDepth: Int = 4096
 
         public init(
             size: Size = .automatic, seed: [UInt8] = [], defaultTime: EXT4.Timestamp = .zero,
@@ -91,6 +94,7 @@ public final class EXT4Writer {
         case tooManyLinks(path: BytePath)
         case directoryTooLarge(path: BytePath, entries: Int)
         case invalidDevice(path: BytePath, major: UInt32, minor: UInt32)
+        case tooDeep(path: BytePath, limit: Int)
         case closed
 
         public var description: String {
@@ -125,6 +129,7 @@ public final class EXT4Writer {
             case .directoryTooLarge(let p, let n): return "directory '\(p)' has \(n) entries, more than a two-level htree holds"
             case .invalidDevice(let p, let ma, let mi):
                 return "device '\(p)' has number \(ma):\(mi); major must be < 4096 and minor < 1048576"
+            case .tooDeep(let p, let n): return "'\(p)' resolves through more than \(n) directories (budget depth)"
             case .closed: return "the writer is already closed"
             }
         }

@@ -18,27 +18,36 @@ public struct LayerReport: Sendable, Codable, Hashable {
     public var duplicateCount: Int
     /// The compressed stream or the tar ended early.
     public var undersized: Bool
-    /// Bytes follow the end of the compressed stream or of the tar archive.
+    /// The tar archive ends inside an entry, or before its end-of-archive blocks where an entry promised data.
+    public var tarTruncated: Bool = false
+    /// Bytes follow the end of the compressed stream (gzip garbage: Go's reader, hence containerd, fails).
     public var trailingData: Bool
     public var decompressionError: String?
     public var tarError: String?
     /// The tar stops after its last entry without padding or end-of-archive blocks (accepted, as Go's
     /// archive/tar accepts it; the diffID covers the bytes as stored).
     public var missingEndOfArchive: Bool = false
+    /// Non-zero bytes follow the tar's end-of-archive blocks: accepted, as containerd accepts them, and part of
+    /// the diffID.
+    public var dataAfterEndOfArchive: Bool = false
     /// Decompression stopped at the caller's limit (``decompressionError`` says so too).
     public var exceededLimit: Bool = false
 
     /// True when the stream itself is sound (digests aside).
     public var streamIsSound: Bool {
-        !undersized && !trailingData && decompressionError == nil && tarError == nil
+        !undersized && !tarTruncated && !trailingData && decompressionError == nil && tarError == nil
     }
 
     /// What is sound but worth a word: paths the tar holds more than once (the last of each wins, as containerd
     /// applies them).
     public func warnings(against layer: ImageLayer, image: String) -> [String] {
-        guard duplicateCount > 0 else { return [] }
+        var out: [String] = []
+        if dataAfterEndOfArchive {
+            out.append("\(image) layer \(layer.index) \(layer.descriptor.digest): data after the tar's end-of-archive blocks (ignored, as containerd ignores it; the diffID covers it)")
+        }
+        guard duplicateCount > 0 else { return out }
         let listed = duplicatePaths.joined(separator: ", ") + (duplicateCount > duplicatePaths.count ? ", ..." : "")
-        return ["\(image) layer \(layer.index) \(layer.descriptor.digest): \(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s") (the last entry of each wins, as containerd applies them): \(listed)"]
+        return out + ["\(image) layer \(layer.index) \(layer.descriptor.digest): \(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s") (the last entry of each wins, as containerd applies them): \(listed)"]
     }
 
     /// Compares this report with what a manifest and config promise for `layer`.
@@ -55,6 +64,7 @@ public struct LayerReport: Sendable, Codable, Hashable {
         if digest != layer.descriptor.digest { add("digest mismatch", layer.descriptor.digest.description, digest.description) }
         if let e = decompressionError { add("decompression failed: \(e)") }
         if undersized { add("undersized layer: the \(layer.compression == .none ? "tar" : "\(layer.compression)") stream ends early") }
+        if tarTruncated && !undersized { add("truncated tar: the archive ends inside an entry (an entry's size runs past the end of the layer)") }
         if trailingData { add("trailing data after the end of the layer stream") }
         if let e = tarError { add("tar error: \(e)") }
         // A diffID cannot be trusted when the stream is broken; still report it when it differs.
@@ -117,12 +127,14 @@ public enum LayerScanner {
         var trailingTar = false
         var missingEnd = false
 
+        var reader: TarReader? = nil
         do {
             let tar = try TarReader(stream: stream)
+            reader = tar
             while true {
                 guard let (entry, _) = try tar.nextEntry() else { break }
                 entryCount += 1
-                let key = entry.normalizedPath
+                let key = entry.path.cleaned
                 if !seen.insert(key).inserted {
                     duplicateCount += 1
                     if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key.description) }
@@ -143,12 +155,20 @@ public enum LayerScanner {
             }
             missingEnd = tar.missingEndOfArchive
             trailingTar = try stream.drain()
+        } catch let e as TarReader.Failure where e.isRefusal {
+            tarError = e.description
+            _ = try stream.drain()
         } catch let e as TarReader.Failure {
             let before = stream.uncompressedBytes
             _ = try stream.drain()
             if !stream.failed {
-                // A tar that fails where its stream ends is cut short; one that fails before is corrupt.
-                if stream.uncompressedBytes == before { truncatedTar = true } else { tarError = e.description }
+                // A tar that fails after its stream ended, with nothing left to read, is cut short; one that fails
+                // before libarchive saw the end is corrupt.
+                if reader?.sawEndOfStream == true && stream.uncompressedBytes == before {
+                    truncatedTar = true
+                } else {
+                    tarError = e.description
+                }
             }
         }
 
@@ -160,11 +180,13 @@ public enum LayerScanner {
             entryCount: entryCount,
             duplicatePaths: duplicates,
             duplicateCount: duplicateCount,
-            undersized: stream.undersized || truncatedTar,
-            trailingData: stream.trailingData || trailingTar,
+            undersized: stream.undersized,
+            tarTruncated: truncatedTar,
+            trailingData: stream.trailingData,
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
             tarError: tarError,
             missingEndOfArchive: missingEnd,
+            dataAfterEndOfArchive: trailingTar,
             exceededLimit: stream.exceededLimit
         )
     }

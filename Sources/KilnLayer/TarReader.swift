@@ -11,6 +11,8 @@ final class TarReader {
     /// The stream ended right after the last entry's data, without the padding and end-of-archive blocks.
     /// Go's archive/tar (containerd, umoci) accepts such tars, and some producers write them.
     private(set) var missingEndOfArchive = false
+    /// libarchive asked for more and was told the stream had ended.
+    fileprivate(set) var sawEndOfStream = false
     /// Offset in the tar stream where the current entry's data ends (nil when unknown, e.g. sparse entries).
     private var dataEnd: Int64? = nil
     private let zeroPadding: UnsafeMutableRawBufferPointer = {
@@ -22,12 +24,20 @@ final class TarReader {
     /// libarchive refused the tar; its message is kept for the user, never read to classify the failure.
     enum Failure: KilnError {
         case tar(String)
+        /// A header libarchive reads but that no Linux filesystem can hold as it says (containerd refuses it).
+        case refused(entry: BytePath, String)
 
         var exitStatus: ExitStatus { .verificationFailed }
+
+        var isRefusal: Bool {
+            if case .refused = self { return true }
+            return false
+        }
 
         var description: String {
             switch self {
             case .tar(let m): return m
+            case .refused(let entry, let why): return "tar entry '\(entry)': \(why)"
             }
         }
     }
@@ -48,6 +58,7 @@ final class TarReader {
                     buffer.pointee = UnsafeRawPointer(reader.zeroPadding.baseAddress)
                     return pad
                 }
+                if chunk.isEmpty { reader.sawEndOfStream = true }
                 buffer.pointee = chunk.baseAddress
                 return chunk.count
             } catch {
@@ -92,6 +103,11 @@ final class TarReader {
             throw Failure.tar(errorText())
         }
         let described = Self.describe(entry)
+        let uid = archive_entry_uid(entry), gid = archive_entry_gid(entry)
+        guard (0...Int64(UInt32.max)).contains(Int64(uid)), (0...Int64(UInt32.max)).contains(Int64(gid)) else {
+            throw Failure.refused(entry: described.path, "owner \(uid):\(gid) does not fit in 32 bits")
+        }
+        guard archive_entry_size(entry) >= 0 else { throw Failure.refused(entry: described.path, "negative size") }
         dataEnd = described.isSparse ? nil : Int64(archive_filter_bytes(archive, 0)) + described.size
         return (described, entry)
     }

@@ -30,6 +30,8 @@ public struct Bake {
     public var sourceDateEpoch: Int64
     /// Refuse layers that expand beyond this many bytes (decompression bombs); nil: the explicit volume size, or 1 TiB.
     public var uncompressedLimit: Int64?
+    /// What layers may cost (entries, path lengths, depth, attributes); refusals name the budget.
+    public var budget: LayerBudget = .standard
     public var progress: (@Sendable (String) -> Void)?
     /// Told what is sound but worth a word (duplicate paths in a layer: the last wins).
     public var warn: (@Sendable (String) -> Void)?
@@ -228,6 +230,7 @@ public struct Bake {
             options.size = .bytes(n - reserve)
         }
         options.volumeName = String(recipe.name.prefix(16))
+        options.maximumDepth = budget.depth
         return options
     }
 
@@ -237,7 +240,7 @@ public struct Bake {
     func unpackFlattened(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer) throws(Error) -> [BakedImage] {
         var baked: [BakedImage] = []
         for (image, names) in images {
-            let applier = LayerApplier(writer: writer, root: .root, mode: .flatten)
+            let applier = LayerApplier(writer: writer, root: .root, mode: .flatten, budget: budget)
             var reports: [LayerReport] = []
             for layer in image.layers {
                 applier.startLayer()
@@ -268,6 +271,7 @@ public struct Bake {
         for (i, (image, _)) in images.enumerated() {
             for (j, chainID) in image.chainIDs.enumerated() where sourceOf[chainID] == nil { sourceOf[chainID] = (i, j) }
         }
+        var entries = 0
         for snapshot in model.orderedSnapshots {
             guard let (i, j) = sourceOf[snapshot.chainID] else { continue }
             let image = images[i].0
@@ -276,11 +280,13 @@ public struct Bake {
             let copy: BlobCopy?
             do {
                 copy = try root.placeLayerBlob(layer.descriptor.digest)
-                applier = LayerApplier(writer: writer, root: try root.makeSnapshotDirectory(snapshot), mode: .overlay)
+                applier = LayerApplier(writer: writer, root: try root.makeSnapshotDirectory(snapshot), mode: .overlay,
+                                       budget: budget, entriesBefore: entries)
             } catch {
                 throw Self.sizeError(error) ?? .failed("\(image.displayName): layer \(j)", error)
             }
             let report = try streamLayer(layer, of: image, into: applier, copy: copy)
+            entries = applier.totalEntries
             reports["\(i)/\(j)"] = report
             reportOfBlob[layer.descriptor.digest] = report
             root.recordUsage(snapshot.chainID, inodes: applier.inodes, size: applier.usedBytes)
@@ -352,6 +358,7 @@ public struct Bake {
         let problems = report.problems(against: layer, image: name)
         if !problems.isEmpty { throw .verification(problems) }
         for warning in report.warnings(against: layer, image: name) { warn?(warning) }
+        for warning in applier?.takeWarnings() ?? [] { warn?("\(name) layer \(layer.index) \(layer.descriptor.digest): \(warning)") }
         do { try copy?.finish() } catch { throw .failed(what, error) }
         return report
     }

@@ -24,22 +24,54 @@ public final class LayerApplier {
     public enum Error: KilnError {
         case invalidWhiteout(entry: BytePath)
         case hardLinkTargetMissing(entry: BytePath, target: BytePath)
+        /// The entry breaks a rule of layer semantics that containerd also refuses, or a budget.
+        case refused(entry: BytePath, Rule)
         /// The filesystem refused the entry, or its data could not be read: the exit status is the cause's.
         case entryFailed(entry: BytePath, underlying: any Swift.Error)
 
         public var exitStatus: ExitStatus {
             switch self {
-            case .invalidWhiteout, .hardLinkTargetMissing: return .input
+            case .invalidWhiteout, .hardLinkTargetMissing, .refused: return .input
             case .entryFailed(_, let underlying): return ExitStatus.of(underlying)
             }
         }
 
         public var description: String {
             switch self {
-            case .invalidWhiteout(let e): return "tar entry '\(e)': invalid whiteout name"
+            case .invalidWhiteout(let e): return "tar entry '\(e)': invalid whiteout name ('.wh.' must be followed by a name other than '.' and '..')"
             case .hardLinkTargetMissing(let e, let t):
                 return "tar entry '\(e)': hard link target '\(t)' is not in this layer (containerd cannot unpack a hard link into a lower layer either)"
+            case .refused(let e, let rule): return "tar entry '\(e)': \(rule)"
             case .entryFailed(let e, let u): return "tar entry '\(e)': \(u)"
+            }
+        }
+    }
+
+    /// Why an entry is refused.
+    public enum Rule: Sendable, CustomStringConvertible {
+        case nonDirectoryRoot(TarEntry.Kind)
+        case hardLinkToItself
+        case hardLinkToDirectory(BytePath)
+        case hardLinkToWhiteout(BytePath)
+        case whiteoutInParent
+        case whiteoutOfSameLayer(BytePath)
+        case pathTooLong(Int, budget: Int)
+        case tooManyEntries(layer: Bool, budget: Int)
+        case tooManyXattrs(Int, budget: Int)
+
+        public var description: String {
+            switch self {
+            case .nonDirectoryRoot(let kind): return "a \(kind) cannot replace the root directory"
+            case .hardLinkToItself: return "hard link to itself"
+            case .hardLinkToDirectory(let t): return "hard link target '\(t)' is a directory"
+            case .hardLinkToWhiteout(let t): return "hard link target '\(t)' is a whiteout"
+            case .whiteoutInParent: return "a whiteout ('.wh.' name) cannot be a parent directory"
+            case .whiteoutOfSameLayer(let t):
+                return "whiteout of '\(t)', which this layer itself created (whiteouts apply to lower layers only)"
+            case .pathTooLong(let n, let budget): return "path or link target is \(n) bytes; budget pathBytes is \(budget)"
+            case .tooManyEntries(let layer, let budget):
+                return "more than \(budget) entries; budget \(layer ? "entriesPerLayer" : "entriesPerBake") is \(budget)"
+            case .tooManyXattrs(let n, let budget): return "\(n) extended attributes; budget xattrsPerEntry is \(budget)"
             }
         }
     }
@@ -49,20 +81,66 @@ public final class LayerApplier {
     let mode: Mode
     /// Normalized paths this layer created (opaque directories keep these and remove the rest).
     private var createdInLayer = Set<BytePath>()
+    /// Normalized paths this layer whited out (overlay mode: a hard link to one would link the whiteout device).
+    private var whitedOutInLayer = Set<BytePath>()
+    let budget: LayerBudget
+    /// Entries of the current layer, and of every layer this applier applied.
+    private var layerEntries = 0
+    public private(set) var totalEntries = 0
+    /// What is sound but worth a word, in entry order (AUFS metadata skipped, attributes dropped).
+    public private(set) var warnings: [String] = []
     /// Inodes this applier created (hard links not counted twice), the unpacked tree's root included.
     public private(set) var inodes: Int64 = 1
     /// Bytes of blocks those inodes use, as `st_blocks * 512` would count them (holes and inline data aside).
     public private(set) var usedBytes: Int64 = 4096
 
-    public init(writer: EXT4Writer, root: EXT4.NodeID = .root, mode: Mode) {
+    public init(writer: EXT4Writer, root: EXT4.NodeID = .root, mode: Mode, budget: LayerBudget = .standard, entriesBefore: Int = 0) {
         self.writer = writer
         self.root = root
         self.mode = mode
+        self.budget = budget
+        self.totalEntries = entriesBefore
     }
 
     /// Starts the next layer: opaque markers from now on hide only what earlier layers made.
     public func startLayer() {
         createdInLayer.removeAll(keepingCapacity: true)
+        whitedOutInLayer.removeAll(keepingCapacity: true)
+        layerEntries = 0
+    }
+
+    /// The warnings gathered since the last call.
+    public func takeWarnings() -> [String] {
+        defer { warnings.removeAll() }
+        return warnings
+    }
+
+    /// Extended attributes a layer may not carry onto the volume: `trusted.overlay.*` would forge overlayfs
+    /// semantics (opaque directories, redirects) in the snapshot, and `security.selinux` labels belong to the
+    /// node's policy, not to the image (containerd's applier drops both).
+    static func isDropped(xattr name: String) -> Bool {
+        name.hasPrefix("trusted.overlay.") || name == "security.selinux"
+    }
+
+    /// The checks every entry passes before it touches the tree.
+    private func admit(_ entry: TarEntry, path: BytePath) throws {
+        layerEntries += 1
+        totalEntries += 1
+        if layerEntries > budget.entriesPerLayer {
+            throw Error.refused(entry: entry.path, .tooManyEntries(layer: true, budget: budget.entriesPerLayer))
+        }
+        if totalEntries > budget.entriesPerBake {
+            throw Error.refused(entry: entry.path, .tooManyEntries(layer: false, budget: budget.entriesPerBake))
+        }
+        let longest = max(entry.path.count, entry.linkTarget?.count ?? 0)
+        if longest > budget.pathBytes { throw Error.refused(entry: entry.path, .pathTooLong(longest, budget: budget.pathBytes)) }
+        if entry.xattrs.count > budget.xattrsPerEntry {
+            throw Error.refused(entry: entry.path, .tooManyXattrs(entry.xattrs.count, budget: budget.xattrsPerEntry))
+        }
+        // `.wh.x/y`: a whiteout is a marker, never a directory (containerd refuses it).
+        for component in path.components.dropLast() where component.starts(with: Self.whiteoutPrefix.bytes) {
+            throw Error.refused(entry: entry.path, .whiteoutInParent)
+        }
     }
 
     static let whiteoutPrefix: BytePath = ".wh."
@@ -70,10 +148,11 @@ public final class LayerApplier {
 
     /// Applies one tar entry (its data is read from `content` when it is a regular file).
     public func apply(_ entry: TarEntry, content: EntryContent) throws {
-        let path = entry.normalizedPath
+        let path = entry.path.cleaned
         let name = path.lastComponent
         let parent = path.parent
         do {
+            try admit(entry, path: path)
             if name.hasPrefix(Self.whiteoutPrefix) {
                 try applyWhiteout(name: name, parent: parent, entry: entry)
                 return
@@ -105,11 +184,14 @@ public final class LayerApplier {
         }
         if name.hasPrefix(".wh..wh.") {
             // AUFS metadata (.wh..wh.plnk and the like): not content.
+            warnings.append("tar entry '\(entry.path)': AUFS metadata skipped")
             return
         }
         let target = BytePath(Array(name.bytes.dropFirst(Self.whiteoutPrefix.count)))
         guard !target.isEmpty, target != ".", target != ".." else { throw Error.invalidWhiteout(entry: entry.path) }
         let targetPath = parent.appending(target)
+        if createdInLayer.contains(targetPath) { throw Error.refused(entry: entry.path, .whiteoutOfSameLayer(targetPath)) }
+        whitedOutInLayer.insert(targetPath)
         switch mode {
         case .overlay:
             var meta = metadata(entry)
@@ -137,22 +219,33 @@ public final class LayerApplier {
         }
     }
 
+    /// The entry's owner, mode and times, as containerd sets them: a time before 1970 or after 2262 (what a
+    /// 64-bit nanosecond count holds) becomes the epoch, and the access time is the later of atime and mtime.
     func metadata(_ entry: TarEntry) -> EXT4.Metadata {
+        func bounded(_ t: TarEntry.Time) -> TarEntry.Time {
+            // 2^63 - 1 nanoseconds: 9223372036 s and 854775807 ns.
+            let tooLate = t.seconds > 9_223_372_036 || (t.seconds == 9_223_372_036 && t.nanoseconds > 854_775_807)
+            return t.seconds < 0 || tooLate ? TarEntry.Time(seconds: 0) : t
+        }
         func ts(_ t: TarEntry.Time) -> EXT4.Timestamp {
             EXT4.Timestamp(seconds: t.seconds, nanoseconds: UInt32(clamping: max(0, Int64(t.nanoseconds))))
         }
-        let m = ts(entry.modificationTime)
+        let mtime = entry.modificationTime
+        var atime = entry.accessTime ?? mtime
+        if (atime.seconds, atime.nanoseconds) < (mtime.seconds, mtime.nanoseconds) { atime = mtime }
+        let m = ts(bounded(mtime))
         return EXT4.Metadata(
             permissions: UInt16(entry.permissions & 0o7777), uid: entry.uid, gid: entry.gid,
-            accessTime: entry.accessTime.map(ts) ?? m, modificationTime: m,
-            changeTime: entry.changeTime.map(ts) ?? m, creationTime: m)
+            accessTime: ts(bounded(atime)), modificationTime: m,
+            changeTime: entry.changeTime.map { ts(bounded($0)) } ?? m, creationTime: m)
     }
 
     private func create(_ entry: TarEntry, path: BytePath, content: EntryContent) throws {
         let meta = metadata(entry)
         if path.isEmpty {
-            // The layer's root directory entry (`./`): its metadata applies to the tree root.
-            if entry.kind == .directory { try writer.setMetadata(meta, at: ".", under: root) }
+            // Entries naming the root itself (`./`, `/.`, `a/..`): containerd ignores them as directories, even
+            // their mode, and refuses anything else there.
+            guard entry.kind == .directory else { throw Error.refused(entry: entry.path, .nonDirectoryRoot(entry.kind)) }
             return
         }
         switch entry.kind {
@@ -174,11 +267,22 @@ public final class LayerApplier {
         case .symlink:
             try writer.makeSymlink(path, target: entry.linkTarget ?? "", metadata: meta, under: root)
         case .hardlink:
-            let target = (entry.linkTarget ?? "").normalized
-            guard (try writer.lookup(target, under: root)) != nil else {
+            let target = (entry.linkTarget ?? "").cleaned
+            if target == path { throw Error.refused(entry: entry.path, .hardLinkToItself) }
+            if whitedOutInLayer.contains(target) || target.lastComponent.hasPrefix(Self.whiteoutPrefix) {
+                throw Error.refused(entry: entry.path, .hardLinkToWhiteout(target))
+            }
+            guard let existing = try writer.lookup(target, under: root) else {
                 throw Error.hardLinkTargetMissing(entry: entry.path, target: entry.linkTarget ?? "")
             }
+            if existing.kind == .directory { throw Error.refused(entry: entry.path, .hardLinkToDirectory(target)) }
             try writer.makeHardLink(path, to: target, targetRoot: root, under: root)
+            // The link header's own mode, owner and times apply to the shared inode, as containerd's chown,
+            // chmod and chtimes on the new name do.
+            // A symlink's mode cannot be changed (there is no lchmod): only its owner and times follow.
+            var linkMeta = meta
+            if existing.kind == .symlink { linkMeta.permissions = existing.metadata.permissions }
+            try writer.setMetadata(linkMeta, at: path, under: root)
         case .characterDevice, .blockDevice:
             try writer.makeSpecialFile(path, kind: entry.kind == .characterDevice ? .characterDevice : .blockDevice,
                                        device: EXT4.DeviceNumber(major: entry.deviceMajor, minor: entry.deviceMinor),
@@ -197,6 +301,10 @@ public final class LayerApplier {
         }
         if entry.kind != .hardlink {
             for (name, value) in entry.xattrs {
+                if Self.isDropped(xattr: name) {
+                    warnings.append("tar entry '\(entry.path)': extended attribute \(name) dropped")
+                    continue
+                }
                 try writer.setXattr(name, value: value, at: path, under: root)
             }
         }
