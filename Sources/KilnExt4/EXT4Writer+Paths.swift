@@ -163,6 +163,13 @@ extension EXT4Writer {
     /// Frees a node and zeroes the blocks it had written, so that no stale data stays in the image.
     private func free(_ ino: UInt32) throws {
         var n = nodes[Int(ino)]
+        freedInodes += 1
+        switch n.kind {
+        case .directory: freedBytes += UInt64(EXT4.blockSize)
+        case .regular: freedBytes += (n.size + UInt64(EXT4.blockSize) - 1) / UInt64(EXT4.blockSize) * UInt64(EXT4.blockSize)
+        case .symlink: freedBytes += n.size >= 60 ? UInt64(EXT4.blockSize) : 0
+        default: break
+        }
         for e in n.extents {
             let r = e.physical..<(e.physical + UInt64(e.length))
             allocator.release(r)

@@ -167,7 +167,11 @@ public final class EXT4Writer {
         var partialCount = 0
     }
 
-    let options: Options
+    public let options: Options
+    /// Nodes freed so far (replaced or removed), and the bytes they would take as `st_blocks * 512` counts
+    /// them with every block written: what a caller subtracts from its own count of what it made.
+    public internal(set) var freedInodes: Int64 = 0
+    public internal(set) var freedBytes: UInt64 = 0
     let file: EXT4.ImageFile
     let uuid: [UInt8]
     let hashSeed: [UInt8]

@@ -272,6 +272,7 @@ public struct Bake {
             for (j, chainID) in image.chainIDs.enumerated() where sourceOf[chainID] == nil { sourceOf[chainID] = (i, j) }
         }
         var entries = 0
+        var fsOfSnapshot: [Digest: EXT4.NodeID] = [:]
         for snapshot in model.orderedSnapshots {
             guard let (i, j) = sourceOf[snapshot.chainID] else { continue }
             let image = images[i].0
@@ -280,8 +281,16 @@ public struct Bake {
             let copy: BlobCopy?
             do {
                 copy = try root.placeLayerBlob(layer.descriptor.digest)
-                applier = LayerApplier(writer: writer, root: try root.makeSnapshotDirectory(snapshot), mode: .overlay,
-                                       budget: budget, entriesBefore: entries)
+                var lowers: [EXT4.NodeID] = []
+                var below = snapshot.parent
+                while let chain = below, let fs = fsOfSnapshot[chain] {
+                    lowers.append(fs)
+                    below = model.snapshots[chain]?.parent
+                }
+                let fs = try root.makeSnapshotDirectory(snapshot)
+                fsOfSnapshot[snapshot.chainID] = fs
+                applier = LayerApplier(writer: writer, root: fs, mode: .overlay, budget: budget, lowerRoots: lowers,
+                                       entriesBefore: entries)
             } catch {
                 throw Self.sizeError(error) ?? .failed("\(image.displayName): layer \(j)", error)
             }

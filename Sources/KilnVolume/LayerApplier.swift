@@ -84,21 +84,36 @@ public final class LayerApplier {
     /// Normalized paths this layer whited out (overlay mode: a hard link to one would link the whiteout device).
     private var whitedOutInLayer = Set<BytePath>()
     let budget: LayerBudget
+    /// The roots of the lower snapshots, nearest first (overlay mode): where containerd looks for the mode and
+    /// owner of a parent directory that a layer uses without listing it.
+    let lowerRoots: [EXT4.NodeID]
+    /// The last parent directory known to exist, so that consecutive entries of one directory look once.
+    private var lastParent: BytePath? = nil
     /// Entries of the current layer, and of every layer this applier applied.
     private var layerEntries = 0
     public private(set) var totalEntries = 0
     /// What is sound but worth a word, in entry order (AUFS metadata skipped, attributes dropped).
     public private(set) var warnings: [String] = []
-    /// Inodes this applier created (hard links not counted twice), the unpacked tree's root included.
-    public private(set) var inodes: Int64 = 1
-    /// Bytes of blocks those inodes use, as `st_blocks * 512` would count them (holes and inline data aside).
-    public private(set) var usedBytes: Int64 = 4096
+    /// Inodes this applier made and that are still there (hard links not counted twice), the unpacked tree's
+    /// root included.
+    public var inodes: Int64 { madeInodes - (writer.freedInodes - freedInodesBefore) }
+    /// Bytes of blocks those inodes use, as `st_blocks * 512` would count them with every block written, as
+    /// containerd writes them (holes and inline data aside).
+    public var usedBytes: Int64 { madeBytes - Int64(writer.freedBytes - freedBytesBefore) }
+    private var madeInodes: Int64 = 1
+    private var madeBytes: Int64 = 4096
+    private let freedInodesBefore: Int64
+    private let freedBytesBefore: UInt64
 
-    public init(writer: EXT4Writer, root: EXT4.NodeID = .root, mode: Mode, budget: LayerBudget = .standard, entriesBefore: Int = 0) {
+    public init(writer: EXT4Writer, root: EXT4.NodeID = .root, mode: Mode, budget: LayerBudget = .standard,
+                lowerRoots: [EXT4.NodeID] = [], entriesBefore: Int = 0) {
         self.writer = writer
         self.root = root
         self.mode = mode
         self.budget = budget
+        self.lowerRoots = lowerRoots
+        self.freedInodesBefore = writer.freedInodes
+        self.freedBytesBefore = writer.freedBytes
         self.totalEntries = entriesBefore
     }
 
@@ -107,6 +122,37 @@ public final class LayerApplier {
         createdInLayer.removeAll(keepingCapacity: true)
         whitedOutInLayer.removeAll(keepingCapacity: true)
         layerEntries = 0
+        lastParent = nil
+    }
+
+    /// Makes the parent directories of `path` that are missing, as containerd's `mkparent` does: with the mode and
+    /// owner of the same directory in the nearest lower snapshot that has one, else 0755 root. (Their times are
+    /// the bake's: containerd's are the time of the pull.) Stops at a symlink: the writer resolves it.
+    private func makeParents(of path: BytePath) throws {
+        let parent = path.parent
+        guard !parent.isEmpty, parent != lastParent else { return }
+        var prefix = BytePath([])
+        for component in parent.components {
+            prefix = prefix.appending(BytePath(Array(component)))
+            if let existing = try writer.lookup(prefix, under: root) {
+                if existing.kind == .directory { continue }
+                return
+            }
+            var metadata = EXT4.Metadata(permissions: 0o755, time: writer.options.defaultTime)
+            for lower in lowerRoots {
+                guard let below = try writer.lookup(prefix, under: lower) else { continue }
+                if below.kind == .directory {
+                    metadata.permissions = below.metadata.permissions
+                    metadata.uid = below.metadata.uid
+                    metadata.gid = below.metadata.gid
+                }
+                break
+            }
+            try writer.makeDirectory(prefix, metadata: metadata, under: root)
+            madeInodes += 1
+            madeBytes += 4096
+        }
+        lastParent = parent
     }
 
     /// The warnings gathered since the last call.
@@ -153,12 +199,15 @@ public final class LayerApplier {
         let parent = path.parent
         do {
             try admit(entry, path: path)
+            try makeParents(of: path)
             if name.hasPrefix(Self.whiteoutPrefix) {
                 try applyWhiteout(name: name, parent: parent, entry: entry)
                 return
             }
             try create(entry, path: path, content: content)
             createdInLayer.insert(path)
+            // What this entry replaced may have been the directory the next entry expects.
+            if let p = lastParent, p.hasPrefix(path) { lastParent = nil }
         } catch let e as Error {
             throw e
         } catch let e as EXT4Writer.Error {
@@ -171,6 +220,7 @@ public final class LayerApplier {
     }
 
     private func applyWhiteout(name: BytePath, parent: BytePath, entry: TarEntry) throws {
+        lastParent = nil
         if name == Self.opaqueMarker {
             switch mode {
             case .overlay:
@@ -198,7 +248,7 @@ public final class LayerApplier {
             meta.permissions = 0
             try writer.makeSpecialFile(targetPath, kind: .characterDevice, device: EXT4.DeviceNumber(major: 0, minor: 0),
                                        metadata: meta, under: root)
-            inodes += 1
+            madeInodes += 1
         case .flatten:
             _ = try writer.remove(targetPath, under: root)
         }
@@ -250,6 +300,12 @@ public final class LayerApplier {
         }
         switch entry.kind {
         case .directory:
+            // A directory listed again, or made earlier as a parent, merges: it is not a new inode.
+            if try writer.lookup(path, under: root)?.kind == .directory {
+                try writer.makeDirectory(path, metadata: meta, under: root)
+                try applyXattrs(entry, path: path)
+                return
+            }
             try writer.makeDirectory(path, metadata: meta, under: root)
         case .file:
             try writer.beginFile(path, metadata: meta, under: root)
@@ -294,19 +350,21 @@ public final class LayerApplier {
         }
         switch entry.kind {
         case .hardlink: break
-        case .directory: inodes += 1; usedBytes += 4096
-        case .file: inodes += 1; usedBytes += (entry.size + 4095) / 4096 * 4096
-        case .symlink: inodes += 1; usedBytes += (entry.linkTarget?.count ?? 0) >= 60 ? 4096 : 0
-        default: inodes += 1
+        case .directory: madeInodes += 1; madeBytes += 4096
+        case .file: madeInodes += 1; madeBytes += (entry.size + 4095) / 4096 * 4096
+        case .symlink: madeInodes += 1; madeBytes += (entry.linkTarget?.count ?? 0) >= 60 ? 4096 : 0
+        default: madeInodes += 1
         }
-        if entry.kind != .hardlink {
-            for (name, value) in entry.xattrs {
-                if Self.isDropped(xattr: name) {
-                    warnings.append("tar entry '\(entry.path)': extended attribute \(name) dropped")
-                    continue
-                }
-                try writer.setXattr(name, value: value, at: path, under: root)
+        if entry.kind != .hardlink { try applyXattrs(entry, path: path) }
+    }
+
+    private func applyXattrs(_ entry: TarEntry, path: BytePath) throws {
+        for (name, value) in entry.xattrs {
+            if Self.isDropped(xattr: name) {
+                warnings.append("tar entry '\(entry.path)': extended attribute \(name) dropped")
+                continue
             }
+            try writer.setXattr(name, value: value, at: path, under: root)
         }
     }
 }
