@@ -27,9 +27,6 @@ public struct LayerReport: Sendable, Codable, Hashable {
     /// The tar stops after its last entry without padding or end-of-archive blocks (accepted, as Go's
     /// archive/tar accepts it; the diffID covers the bytes as stored).
     public var missingEndOfArchive: Bool = false
-    /// Non-zero bytes follow the tar's end-of-archive blocks: accepted, as containerd accepts them, and part of
-    /// the diffID.
-    public var dataAfterEndOfArchive: Bool = false
     /// Decompression stopped at the caller's limit (``decompressionError`` says so too).
     public var exceededLimit: Bool = false
 
@@ -41,13 +38,9 @@ public struct LayerReport: Sendable, Codable, Hashable {
     /// What is sound but worth a word: paths the tar holds more than once (the last of each wins, as containerd
     /// applies them).
     public func warnings(against layer: ImageLayer, image: String) -> [String] {
-        var out: [String] = []
-        if dataAfterEndOfArchive {
-            out.append("\(image) layer \(layer.index) \(layer.descriptor.digest): data after the tar's end-of-archive blocks (ignored, as containerd ignores it; the diffID covers it)")
-        }
-        guard duplicateCount > 0 else { return out }
+        guard duplicateCount > 0 else { return [] }
         let listed = duplicatePaths.joined(separator: ", ") + (duplicateCount > duplicatePaths.count ? ", ..." : "")
-        return out + ["\(image) layer \(layer.index) \(layer.descriptor.digest): \(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s") (the last entry of each wins, as containerd applies them): \(listed)"]
+        return ["\(image) layer \(layer.index) \(layer.descriptor.digest): \(duplicateCount) duplicate tar path\(duplicateCount == 1 ? "" : "s") (the last entry of each wins, as containerd applies them): \(listed)"]
     }
 
     /// Compares this report with what a manifest and config promise for `layer`.
@@ -124,7 +117,6 @@ public enum LayerScanner {
         var duplicateCount = 0
         var tarError: String? = nil
         var truncatedTar = false
-        var trailingTar = false
         var missingEnd = false
 
         var reader: TarReader? = nil
@@ -154,7 +146,8 @@ public enum LayerScanner {
                 }
             }
             missingEnd = tar.missingEndOfArchive
-            trailingTar = try stream.drain()
+            // Bytes after the end-of-archive blocks are ignored, as containerd ignores them; the diffID covers them.
+            _ = try stream.drain()
         } catch let e as TarReader.Failure where e.isRefusal {
             tarError = e.description
             _ = try stream.drain()
@@ -186,7 +179,6 @@ public enum LayerScanner {
             decompressionError: stream.decompressionError.map { "\($0.error) (within the first \($0.offset) stored bytes)" },
             tarError: tarError,
             missingEndOfArchive: missingEnd,
-            dataAfterEndOfArchive: trailingTar,
             exceededLimit: stream.exceededLimit
         )
     }

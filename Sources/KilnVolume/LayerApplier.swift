@@ -189,8 +189,19 @@ public final class LayerApplier {
         }
     }
 
+    /// AUFS metadata (`.wh..wh.plnk/...`, `.wh..wh.aufs`): not content; the opaque marker aside.
+    static func isAUFSMetadata(_ path: BytePath) -> Bool {
+        let components = path.components
+        for (i, c) in components.enumerated() where c.starts(with: Self.aufsPrefix.bytes) {
+            if i == components.count - 1 && c.elementsEqual(Self.opaqueMarker.bytes) { return false }
+            return true
+        }
+        return false
+    }
+
     static let whiteoutPrefix: BytePath = ".wh."
     static let opaqueMarker: BytePath = ".wh..wh..opq"
+    static let aufsPrefix: BytePath = ".wh..wh."
 
     /// Applies one tar entry (its data is read from `content` when it is a regular file).
     public func apply(_ entry: TarEntry, content: EntryContent) throws {
@@ -198,6 +209,10 @@ public final class LayerApplier {
         let name = path.lastComponent
         let parent = path.parent
         do {
+            if Self.isAUFSMetadata(path) {
+                warnings.append("tar entry '\(entry.path)': AUFS metadata skipped")
+                return
+            }
             try admit(entry, path: path)
             try makeParents(of: path)
             if name.hasPrefix(Self.whiteoutPrefix) {
@@ -230,11 +245,6 @@ public final class LayerApplier {
             case .flatten:
                 try hideLowerChildren(of: parent)
             }
-            return
-        }
-        if name.hasPrefix(".wh..wh.") {
-            // AUFS metadata (.wh..wh.plnk and the like): not content.
-            warnings.append("tar entry '\(entry.path)': AUFS metadata skipped")
             return
         }
         let target = BytePath(Array(name.bytes.dropFirst(Self.whiteoutPrefix.count)))

@@ -114,6 +114,7 @@ def accepted(tmp):
     l1.link("hs", "s")                              # hard link to a symlink links the symlink
     l1.link("newdir/sub/link", "etc/config")        # missing parents made 0755
     l1.file("usr/bin/su", b"#!setuid", mode=0o4755)
+    l1.file("suid", b"#!setuid", mode=0o4755)
     l1.dir("tmp", mode=0o1777)
     l1.dir("locked", mode=0o000)                    # a 0000 directory later entries enter
     l1.file("locked/inside", b"inside locked")
@@ -236,6 +237,9 @@ CASES = {
     "truncated": lambda: one(lambda l: l.file("big", b"y" * 10000))[:6000],
     "bad-checksum": lambda: bytearray_flip(one(lambda l: l.file("f", b"z")), 148),
     "not-a-tar": lambda: zip_bytes(),
+    "gzip-crc": lambda: gzip_damaged("crc"),
+    "gzip-isize": lambda: gzip_damaged("isize"),
+    "gzip-trailing": lambda: gzip_damaged("trailing"),
 }
 
 
@@ -261,11 +265,26 @@ def put(root, data):
     return f"sha256:{d}", len(data)
 
 
+def gzip_damaged(how):
+    """A sound tar whose gzip stream is damaged after the data: its CRC, its ISIZE, or bytes after its end.
+    Returns (tar, blob): the diff_id stays the tar's, so only the gzip check can catch it."""
+    raw = one(lambda l: l.file("f", b"hello"))
+    g = bytearray(gzip.compress(raw, mtime=0))
+    if how == "crc":
+        g[-8] ^= 1
+    elif how == "isize":
+        g[-1] ^= 1
+    else:
+        g += b"garbage after the gzip stream"
+    return raw, bytes(g)
+
+
 def image(root, tag, layers, index):
     diff_ids, descs = [], []
-    for raw in layers:
+    for layer in layers:
+        raw, blob = layer if isinstance(layer, tuple) else (layer, gzip.compress(layer, mtime=0))
         diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-        d, n = put(root, gzip.compress(raw, mtime=0))
+        d, n = put(root, blob)
         descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
     config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids},
               "config": {"Cmd": ["/bin/sh"]}}
