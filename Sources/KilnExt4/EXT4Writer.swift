@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import KilnCore
 import KilnDigest
 
@@ -99,8 +104,8 @@ public final class EXT4Writer {
 
         public var description: String {
             switch self {
-            case .cannotOpen(let p, let e): return "cannot open image file '\(p)' (errno \(e))"
-            case .io(let op, let p, let e): return "\(op) failed on image file '\(p)' (errno \(e))"
+            case .cannotOpen(let p, let e): return "cannot open image file '\(p)': \(String(cString: strerror(e)))"
+            case .io(let op, let p, let e): return "\(op) failed on image file '\(p)': \(String(cString: strerror(e)))"
             case .invalidOffset(let o): return "filesystem offset \(o) is not a multiple of 512 bytes"
             case .invalidSize(let s): return "filesystem size \(s) bytes is too small (at least 1 MiB is needed)"
             case .nameTooLong(let p, let n): return "name in '\(p)' is \(n) bytes long; ext4 allows at most 255"

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 
 #if canImport(Glibc)
@@ -85,6 +86,8 @@ public enum ManifestWriter {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        Interruption.protect(temporary)
+        defer { Interruption.release(temporary) }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Error.io(path, String(cString: strerror(errno))) }
         func fail(_ e: Int32) -> Error {
@@ -124,9 +127,12 @@ public enum ManifestWriter {
     ///     the last component of `image`; give `data.img` when hashing a temporary file renamed afterwards).
     ///   - hasher: threads, block size, and whether to record the whole-file sha256 (`fileDigest`). That digest is
     ///     sequential, so on a large image it takes longer than every block on all cores.
+    ///   - commit: run just before the manifest is written, where an interruption waits for both (e.g. renaming
+    ///     the hashed image into place), so that the image and its manifest appear together.
     @discardableResult
     public static func writeSnapshot(image: String, imageFileName: String? = nil, outputDirectory: String,
-                                     inputs: SnapshotInputs, hasher: BlockHasher = BlockHasher()) throws -> SnapshotManifest {
+                                     inputs: SnapshotInputs, hasher: BlockHasher = BlockHasher(),
+                                     commit: (() throws -> Void)? = nil) throws -> SnapshotManifest {
         let hashes = try hasher.hash(path: image)
         let fileDigest = hashes.fileDigest
         let directory = URL(fileURLWithPath: outputDirectory)
@@ -139,7 +145,11 @@ public enum ManifestWriter {
                 partition: inputs.partition, filesystem: inputs.filesystem, sha256: fileDigest),
             blocks: .init(hashes), blockDigests: sidecar,
             files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy))
-        try write(manifest, to: directory.appendingPathComponent(SnapshotManifest.fileName).path)
+        let encoded = try encode(manifest)
+        try Interruption.commit {
+            try commit?()
+            try writeAtomically(encoded, to: directory.appendingPathComponent(SnapshotManifest.fileName).path)
+        }
         return manifest
     }
 }

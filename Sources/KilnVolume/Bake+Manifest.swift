@@ -9,7 +9,7 @@ import KilnOCI
 extension Bake {
     /// Hashes the finished image once (every 512 KiB block on all cores, and the whole file) and writes
     /// `manifest.json` and its block-digest sidecar beside it, atomically.
-    func writeManifest(_ result: Result, partialImage: String) throws(Error) {
+    func writeManifest(_ result: Result, partialImage: String, commit: @escaping () throws -> Void) throws(Error) {
         let fs = result.filesystem
         var images: [ManifestImage] = []
         for b in result.images {
@@ -46,7 +46,10 @@ extension Bake {
         do {
             // The partial image is kiln's own until it is renamed: nothing truncates it while it is mapped.
             _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
-                                                 inputs: inputs, hasher: BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true))
+                                                 inputs: inputs, hasher: BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true),
+                                                 commit: commit)
+        } catch let e as Error {
+            throw e
         } catch {
             throw .failed(result.manifestPath, error)
         }

@@ -6,6 +6,7 @@ import KilnDigest
 import KilnDisk
 import KilnExt4
 import KilnLayer
+import KilnManifest
 import KilnOCI
 
 /// Bakes a recipe into `OUTDIR/data.img` and `OUTDIR/manifest.json`.
@@ -18,11 +19,12 @@ import KilnOCI
 ///    flattened (`rootfs`) or one overlayfs snapshot per distinct chainID (containerd layouts), a kept layer blob
 ///    copied into the content store in the same pass;
 /// 4. write containerd's JSON blobs and databases, close the filesystem, write the partition table;
-/// 5. hash every block and write the manifest and its sidecar;
-/// 6. rename the image into place.
+/// 5. hash every block and write the manifest's sidecar;
+/// 6. rename the image into place and write the manifest.
 ///
-/// Outputs are written beside their final names and renamed at the end, so an interrupted or failed bake never
-/// leaves a `data.img` that looks complete.
+/// The output directory is locked for the whole bake and its previous outputs removed first; new outputs are
+/// written beside their final names and renamed at the end, so an interrupted, killed or failed bake never
+/// leaves a `data.img` or `manifest.json` that looks complete (``OutputDirectory``).
 public struct Bake {
     public var recipe: Recipe
     public var outputDirectory: String
@@ -122,16 +124,19 @@ public struct Bake {
             throw .input("layout rootfs flattens exactly one image; the recipe selects \(images.count) (\(images.map { $0.0.displayName + " " + $0.0.platform.description }.joined(separator: ", ")))")
         }
 
-        // 2. The partial image and its filesystem writer.
-        let fm = FileManager.default
-        do { try fm.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true) } catch {
-            throw .io("\(outputDirectory): cannot create the output directory: \(error.localizedDescription)")
-        }
-        let finalImage = outputDirectory + "/data.img"
-        let partialImage = outputDirectory + "/.data.img.partial"
-        try? fm.removeItem(atPath: partialImage)
+        // 2. The output directory (locked, the previous outputs removed), the partial image and its writer.
+        let output = try OutputDirectory(outputDirectory)
+        defer { output.unlock() }
+        try output.removePrevious()
+        let finalImage = output.finalImage
+        let partialImage = output.partialImage
+        Interruption.protect(partialImage)
         var succeeded = false
-        defer { if !succeeded { try? fm.removeItem(atPath: partialImage) } }
+        defer {
+            if !succeeded { output.removeOutputs() }
+            Interruption.release(partialImage)
+            Interruption.release(finalImage)
+        }
         let partitioned = recipe.layout == .bottlerocket
         let options = try writerOptions(images.map(\.0), partitioned: partitioned)
         let writer: EXT4Writer
@@ -167,22 +172,20 @@ public struct Bake {
         }
         clock.end("filesystem")
 
-        // 5. The manifest, from the finished image's blocks.
-        let manifestPath = outputDirectory + "/manifest.json"
-        let imageSize = ((try? fm.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
+        // 5 and 6. The manifest, from the finished image's blocks; the image renamed into place just before the
+        // manifest is, so that the two appear together.
+        let manifestPath = outputDirectory + "/" + SnapshotManifest.fileName
+        let imageSize = ((try? FileManager.default.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
         var result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
                             imageFileSize: imageSize, partitionTable: gpt)
-        try writeManifest(result, partialImage: partialImage)
+        try writeManifest(result, partialImage: partialImage) {
+            Interruption.protect(finalImage)
+            guard rename(partialImage, finalImage) == 0 else {
+                throw Error.io("\(finalImage): cannot move the finished image into place: \(String(cString: strerror(errno)))")
+            }
+        }
         clock.end("manifest")
         result.phases = clock.phases
-
-        // 6. Into place.
-        do {
-            if fm.fileExists(atPath: finalImage) { try fm.removeItem(atPath: finalImage) }
-            try fm.moveItem(atPath: partialImage, toPath: finalImage)
-        } catch {
-            throw .io("\(finalImage): cannot move the finished image into place: \(error.localizedDescription)")
-        }
         succeeded = true
         return result
     }

@@ -18,6 +18,8 @@ struct Kiln: AsyncParsableCommand {
     /// Runs the command and maps every failure onto kiln's exit codes by its type: a ``KilnError`` carries its
     /// own; argument-parsing errors are usage errors (2, not 64); anything else comes from the system (3).
     static func runMain() async {
+        // SIGINT and SIGTERM remove the partial files of a bake and exit 130 and 143.
+        Interruption.installHandlers()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
