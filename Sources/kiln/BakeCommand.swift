@@ -35,7 +35,8 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A reference to record for the image (without a recipe; repeatable, applies to the first source).", valueName: "ref"))
     var name: [String] = []
 
-    @Option(name: .long, help: "Volume layout: rootfs, containerd or bottlerocket (overrides the recipe).")
+    @Option(name: .long, help: "Volume layout: rootfs, containerd or bottlerocket (overrides the recipe).",
+            completion: .list(["bottlerocket", "containerd", "rootfs"]))
     var layout: String?
 
     @Option(name: .long, help: "Volume size: auto, or e.g. 20GiB, 20Gi (2^30) or 20G (10^9) (overrides the recipe).")

@@ -23,5 +23,5 @@ ensure_packages() {
 BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 # Peers and checkers the tests and benchmarks run.
 TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3
-    golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static
+    golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static zsh fish man-db groff-base
     mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio)
