@@ -115,6 +115,8 @@ struct VerifyReport: Encodable {
         var ok: Bool
         var layers: [Layer]
         var problems: [Problem]
+        /// Sound but worth a word (duplicate paths in a layer: the last wins).
+        var warnings: [String]
     }
     var ok: Bool
     var seconds: Double
@@ -133,7 +135,7 @@ struct VerifyReport: Encodable {
                           size: l.descriptor.size, diffID: l.diffID.description, ok: !failing.contains("layer \(i)"),
                           actual: i < r.layerReports.count ? r.layerReports[i] : nil)
                 },
-                problems: r.problems)
+                problems: r.problems, warnings: r.warnings)
         }
         problems = orphanProblems + results.flatMap(\.problems)
         ok = problems.isEmpty
