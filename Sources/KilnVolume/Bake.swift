@@ -35,6 +35,8 @@ public struct Bake {
     /// What layers may cost (entries, path lengths, depth, attributes); refusals name the budget.
     public var budget: LayerBudget = .standard
     public var progress: (@Sendable (String) -> Void)?
+    /// Filled as the bake goes (phase, layer, stored bytes read), for a display to read whenever it likes.
+    public var counter: ProgressCounter?
     /// Told what is sound but worth a word (duplicate paths in a layer: the last wins).
     public var warn: (@Sendable (String) -> Void)?
 
@@ -147,6 +149,9 @@ public struct Bake {
         }
 
         // 3 and 4. Layers, then what containerd needs beside them.
+        var distinct: [Digest: Int64] = [:]
+        for (image, _) in images { for layer in image.layers { distinct[layer.descriptor.digest] = layer.descriptor.size } }
+        counter?.start(phase: "layers", totalBytes: distinct.values.reduce(0, +))
         let baked: [BakedImage]
         switch recipe.layout {
         case .rootfs:
@@ -156,6 +161,7 @@ public struct Bake {
             baked = try unpackSnapshots(images, into: writer, clock: &clock)
             clock.end("content")
         }
+        counter?.start(phase: "filesystem", totalBytes: 0)
         let summary: EXT4Writer.Summary
         do { summary = try writer.close() } catch {
             throw Self.sizeError(error) ?? .failed(partialImage, error)
@@ -171,6 +177,7 @@ public struct Bake {
             gpt = table
         }
         clock.end("filesystem")
+        counter?.start(phase: "manifest", totalBytes: 0)
 
         // 5 and 6. The manifest, from the finished image's blocks; the image renamed into place just before the
         // manifest is, so that the two appear together.
@@ -187,6 +194,7 @@ public struct Bake {
         clock.end("manifest")
         result.phases = clock.phases
         succeeded = true
+        counter?.finish()
         return result
     }
 
@@ -349,7 +357,12 @@ public struct Bake {
         progress?("\(name): layer \(layer.index + 1)/\(image.layers.count) \(layer.descriptor.digest.short) (\(layer.descriptor.size) bytes)")
         let report: LayerReport
         do {
-            let sink = copy.map { copy in StoredBytesSink { copy.receive($0) } }
+            counter?.setItem("\(name) layer \(layer.index + 1)/\(image.layers.count)")
+            let counter = self.counter
+            let sink: StoredBytesSink? = copy == nil && counter == nil ? nil : StoredBytesSink { bytes in
+                copy?.receive(bytes)
+                counter?.add(bytes.count)
+            }
             if let applier {
                 report = try LayerScanner.scan(location, compression: layer.compression, uncompressedLimit: effectiveUncompressedLimit,
                                                storedSink: sink) { entry, content in

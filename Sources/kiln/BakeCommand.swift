@@ -102,11 +102,17 @@ struct Bake: AsyncParsableCommand {
         }
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
-        bake.progress = { line in Console.progress(line, quiet: quiet) }
-        bake.warn = { line in Console.warning(line) }
+        let counter = ProgressCounter()
+        bake.counter = counter
+        let display = ProgressDisplay.start(counter, label: "bake", quiet: quiet)
+        // A bar shows the layer being read; a CI log also gets a line per layer.
+        let lines = display?.style == .lines
+        bake.progress = { line in if lines { Console.progress(line, quiet: quiet) } }
+        bake.warn = { line in display?.clear(); Console.warning(line) }
         let started = Date()
         let result: KilnVolume.Bake.Result
         do {
+            defer { display?.stop() }
             result = try bake.run()
         } catch {
             if case .verification(let problems) = error {

@@ -1,0 +1,41 @@
+/// How far a long operation has got, shared between the thread doing it and one that shows it.
+///
+/// The work adds bytes as they pass and names what it is doing; a display reads a ``Snapshot`` whenever it
+/// likes. Nothing here formats or prints: that is the command line's.
+public final class ProgressCounter: @unchecked Sendable {
+    /// What the counter holds at one moment.
+    public struct Snapshot: Sendable, Hashable {
+        /// The phase (`layers`, `filesystem`, `manifest`...).
+        public var phase: String
+        /// What is being worked on (e.g. `app:v1 layer 2/3`).
+        public var item: String
+        public var doneBytes: Int64
+        /// 0 when unknown.
+        public var totalBytes: Int64
+        /// True once the work is over.
+        public var finished: Bool
+    }
+
+    private let lock = Lock()
+    private var state = Snapshot(phase: "", item: "", doneBytes: 0, totalBytes: 0, finished: false)
+
+    public init() {}
+
+    public var snapshot: Snapshot { lock.withLock { state } }
+
+    /// Starts a phase of `totalBytes` (0: unknown), counting from zero.
+    public func start(phase: String, totalBytes: Int64 = 0) {
+        lock.withLock {
+            state.phase = phase
+            state.item = ""
+            state.doneBytes = 0
+            state.totalBytes = totalBytes
+        }
+    }
+
+    public func setItem(_ item: String) { lock.withLock { state.item = item } }
+
+    public func add(_ bytes: Int) { lock.withLock { state.doneBytes += Int64(bytes) } }
+
+    public func finish() { lock.withLock { state.finished = true } }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Progress on stderr: a bar redrawn in place in a terminal (read off a real tmux screen and a `script`
+/// pseudo-terminal), plain lines in CI, nothing with -q, never anything on stdout.
+@Suite(.serialized) struct ProgressTests {
+    static var source: String { FaultTests.source }
+
+    func shell(_ script: String, _ environment: [String: String] = [:]) throws -> ProcessResult {
+        try run("/bin/bash", ["-c", script], environment: ["KILN": kilnBinary, "SRC": Self.source] + environment)
+    }
+
+    @Test(.requires(tools: "script"))
+    func aTerminalGetsABarRedrawnInPlaceAndStdoutStaysClean() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
+        _ = FaultTests.work
+        // stdout goes to a file, stderr stays on the pseudo-terminal.
+        let r = try shell("""
+            script -qfec '"$KILN" bake --source "$SRC" -o "\(dir)/out" > "\(dir)/stdout.txt"' "\(dir)/typescript" > /dev/null
+            """, ["CI": ""])
+        #expect(r.status == 0, "\(r.stderr)")
+        let screen = (try? String(contentsOfFile: dir + "/typescript", encoding: .utf8)) ?? ""
+        let stdout = (try? String(contentsOfFile: dir + "/stdout.txt", encoding: .utf8)) ?? ""
+        #expect(screen.contains("\r\u{1B}[Kbake ["), "no bar drawn: \(screen.prefix(500))")
+        #expect(screen.contains("% ") && screen.contains("MB/s") && screen.contains("ETA"), "\(screen.prefix(800))")
+        #expect(stdout.contains("baked 1 image"), "\(stdout)")
+        #expect(!stdout.contains("\r") && !stdout.contains("["), "progress reached stdout: \(stdout)")
+    }
+
+    /// The screen as a person sees it, read with tmux while the bake runs and after it ends.
+    @Test(.requires(tools: "tmux"))
+    func theScreenShowsTheBarThenOnlyTheSummary() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
+        _ = FaultTests.work
+        let session = "kiln-progress-\(getpid())"
+        let start = try run("tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "20",
+                                     "env CI= \(kilnBinary) bake --source \(Self.source) -o \(dir)/out; echo EXIT=$?; sleep 30"])
+        try #require(start.status == 0, "tmux: \(start.stderr)")
+        defer { _ = try? run("tmux", ["kill-session", "-t", session]) }
+        var sawBar = false
+        var finalScreen = ""
+        for _ in 0..<200 {
+            let screen = try run("tmux", ["capture-pane", "-p", "-t", session]).stdout
+            if screen.contains("bake [") && screen.contains("%") { sawBar = true }
+            if screen.contains("EXIT=") { finalScreen = screen; break }
+            usleep(50_000)
+        }
+        #expect(sawBar, "the bar never showed on the screen")
+        #expect(finalScreen.contains("EXIT=0") && finalScreen.contains("baked 1 image"), "\(finalScreen)")
+        #expect(!finalScreen.contains("bake ["), "the bar is left on the screen: \(finalScreen)")
+    }
+
+    @Test func ciGetsPlainLinesAndQuietGetsNothing() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
+        _ = FaultTests.work
+        let ci = try run(kilnBinary, ["bake", "--source", Self.source, "-o", dir + "/ci"], environment: ["CI": "true"])
+        #expect(ci.status == 0, "\(ci.stderr)")
+        let lines = ci.stderr.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("kiln: bake: layers ") && $0.contains("% ") }, "\(ci.stderr)")
+        #expect(!ci.stderr.contains("\r") && !ci.stderr.contains("\u{1B}"), "terminal control in a CI log: \(ci.stderr)")
+        #expect(!ci.stdout.contains("kiln: bake:"))
+        let quiet = try run(kilnBinary, ["bake", "-q", "--source", Self.source, "-o", dir + "/quiet"], environment: ["CI": "true"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+    }
+}
+
+private func + (a: [String: String], b: [String: String]) -> [String: String] { a.merging(b) { _, new in new } }
