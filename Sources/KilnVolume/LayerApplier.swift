@@ -163,7 +163,8 @@ public final class LayerApplier {
 
     /// Extended attributes a layer may not carry onto the volume: `trusted.overlay.*` would forge overlayfs
     /// semantics (opaque directories, redirects) in the snapshot, and `security.selinux` labels belong to the
-    /// node's policy, not to the image (containerd's applier drops both).
+    /// node's policy, not to the image. kiln drops both (and says so) rather than write what a layer cannot be
+    /// trusted to set.
     static func isDropped(xattr name: String) -> Bool {
         name.hasPrefix("trusted.overlay.") || name == "security.selinux"
     }
