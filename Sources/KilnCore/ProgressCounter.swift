@@ -1,3 +1,5 @@
+import Dispatch
+
 /// How far a long operation has got, shared between the thread doing it and one that shows it.
 ///
 /// The work adds bytes as they pass and names what it is doing; a display reads a ``Snapshot`` whenever it
@@ -14,22 +16,25 @@ public final class ProgressCounter: @unchecked Sendable {
         public var totalBytes: Int64
         /// True once the work is over.
         public var finished: Bool
+        /// When the phase started (`DispatchTime` uptime, nanoseconds): rates and ETAs are the phase's own.
+        public var phaseStartedNanoseconds: UInt64
     }
 
     private let lock = Lock()
-    private var state = Snapshot(phase: "", item: "", doneBytes: 0, totalBytes: 0, finished: false)
+    private var state = Snapshot(phase: "", item: "", doneBytes: 0, totalBytes: 0, finished: false, phaseStartedNanoseconds: 0)
 
     public init() {}
 
     public var snapshot: Snapshot { lock.withLock { state } }
 
-    /// Starts a phase of `totalBytes` (0: unknown), counting from zero.
-    public func start(phase: String, totalBytes: Int64 = 0) {
+    /// Starts a phase of `totalBytes` (0: unknown), counting from zero; `item` is kept unless given.
+    public func start(phase: String, totalBytes: Int64 = 0, item: String? = nil) {
         lock.withLock {
             state.phase = phase
-            state.item = ""
+            if let item { state.item = item }
             state.doneBytes = 0
             state.totalBytes = totalBytes
+            state.phaseStartedNanoseconds = DispatchTime.now().uptimeNanoseconds
         }
     }
 

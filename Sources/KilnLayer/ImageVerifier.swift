@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnOCI
 
@@ -21,11 +22,13 @@ public enum ImageVerifier {
     /// - Parameters:
     ///   - resolutionProblems: problems already found while resolving (manifests, configs); attached to their images.
     ///   - jobs: layers scanned at once (default: the number of cores).
+    ///   - counter: given the stored bytes of every distinct blob to read, then each byte as it is read.
     ///   - progress: called after each layer finishes (from worker threads).
     public static func verify(
         _ images: [ResolvedImage],
         resolutionProblems: [Problem] = [],
         jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
+        counter: ProgressCounter? = nil,
         progress: (@Sendable (String) -> Void)? = nil
     ) -> [ImageVerification] {
         struct Job: Sendable {
@@ -56,6 +59,8 @@ public enum ImageVerifier {
             keys.append(imageKeys)
         }
         jobs_.sort { $0.location.length > $1.location.length }
+        counter?.start(phase: "layers", totalBytes: jobs_.reduce(0) { $0 + Int64($1.location.length) })
+        let sink = counter.map { c in StoredBytesSink { c.add($0.count) } }
 
         let results = ResultBox(count: jobs_.count)
         let queue = DispatchQueue(label: "kiln.verify", attributes: .concurrent)
@@ -66,7 +71,9 @@ public enum ImageVerifier {
             queue.async(group: group) {
                 defer { semaphore.signal() }
                 let result: Result<LayerReport, Swift.Error>
-                do { result = .success(try LayerScanner.scan(job.location, compression: job.compression)) } catch { result = .failure(error) }
+                do { result = .success(try LayerScanner.scan(job.location, compression: job.compression, storedSink: sink)) } catch {
+                    result = .failure(error)
+                }
                 results.set(i, result)
                 progress?(job.location.displayName)
             }

@@ -161,7 +161,7 @@ public struct Bake {
             baked = try unpackSnapshots(images, into: writer, clock: &clock)
             clock.end("content")
         }
-        counter?.start(phase: "filesystem", totalBytes: 0)
+        counter?.start(phase: "filesystem", totalBytes: 0, item: "")
         let summary: EXT4Writer.Summary
         do { summary = try writer.close() } catch {
             throw Self.sizeError(error) ?? .failed(partialImage, error)
@@ -177,7 +177,7 @@ public struct Bake {
             gpt = table
         }
         clock.end("filesystem")
-        counter?.start(phase: "manifest", totalBytes: 0)
+        counter?.start(phase: "manifest", totalBytes: 0, item: "")
 
         // 5 and 6. The manifest, from the finished image's blocks; the image renamed into place just before the
         // manifest is, so that the two appear together.

@@ -16,9 +16,7 @@ final class ProgressDisplay: @unchecked Sendable {
     private let timer: DispatchSourceTimer
     private var lastLine = Date.distantPast
     private var lastPhase = ""
-    /// The phase shown last and when it began: rates and ETAs are the phase's own.
-    private var shownPhase = ""
-    private var phaseStarted = Date()
+
     private var drawn = false
     private let lock = NSLock()
 
@@ -44,7 +42,8 @@ final class ProgressDisplay: @unchecked Sendable {
         self.style = style
         self.label = label
         timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + 0.2, repeating: style == .bar ? 0.2 : 0.5)
+        // Lines are printed only when a phase starts or every few seconds; looking often catches every phase.
+        timer.schedule(deadline: .now() + 0.05, repeating: style == .bar ? 0.2 : 0.1)
         timer.setEventHandler { [weak self] in self?.tick() }
     }
 
@@ -67,11 +66,8 @@ final class ProgressDisplay: @unchecked Sendable {
         defer { lock.unlock() }
         let s = counter.snapshot
         guard !s.finished, !s.phase.isEmpty else { return }
-        if s.phase != shownPhase {
-            shownPhase = s.phase
-            phaseStarted = Date()
-        }
-        let elapsed = Date().timeIntervalSince(phaseStarted)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let elapsed = Double(now > s.phaseStartedNanoseconds ? now - s.phaseStartedNanoseconds : 0) / 1e9
         switch style {
         case .bar:
             write("\r\u{1B}[K" + Self.bar(s, elapsed: elapsed, label: label, width: Self.terminalWidth()))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnLayer
 import KilnOCI
@@ -49,16 +50,22 @@ struct Verify: AsyncParsableCommand {
         let started = Date()
         var verifications: [ImageVerification] = []
         var orphanProblems: [Problem] = []
+        let quiet = report.quiet || report.json
+        let counter = ProgressCounter()
+        let display = ProgressDisplay.start(counter, label: "verify", quiet: quiet)
+        let lines = display?.style == .lines
         for text in sources {
             let resolution = try SourceLoader.resolve(text, platforms: platforms, allPlatforms: platformOptions.allPlatforms)
             let names = Set(resolution.images.map(\.displayName))
             orphanProblems += resolution.problems.filter { !names.contains($0.image) }
-            let quiet = report.quiet || report.json
-            let results = ImageVerifier.verify(resolution.images, resolutionProblems: resolution.problems, jobs: max(1, jobs)) { name in
-                Console.progress("verified \(name)", quiet: quiet)
+            counter.setItem(text)
+            let results = ImageVerifier.verify(resolution.images, resolutionProblems: resolution.problems, jobs: max(1, jobs),
+                                               counter: counter) { name in
+                if lines { Console.progress("verified \(name)", quiet: quiet) }
             }
             verifications += results
         }
+        display?.stop()
         for warning in verifications.flatMap(\.warnings) { Console.warning(warning) }
         let elapsed = Date().timeIntervalSince(started)
         let ok = orphanProblems.isEmpty && verifications.allSatisfy(\.ok)

@@ -68,6 +68,12 @@ import Testing
         #expect(!ci.stdout.contains("kiln: bake:"))
         let quiet = try run(kilnBinary, ["bake", "-q", "--source", Self.source, "-o", dir + "/quiet"], environment: ["CI": "true"])
         #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        // verify reports the same way.
+        let verify = try run(kilnBinary, ["verify", Self.source], environment: ["CI": "true"])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stderr.split(separator: "\n").contains { $0.hasPrefix("kiln: verify: layers ") && $0.contains(" of 268 MB") },
+                "\(verify.stderr)")
+        #expect(!verify.stdout.contains("kiln: verify:"))
     }
 }
 
