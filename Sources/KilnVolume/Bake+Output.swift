@@ -39,9 +39,16 @@ struct OutputDirectory {
         self.fd = fd
     }
 
-    /// Removes what an earlier bake left: its outputs, and partial files of one that was killed.
+    /// Removes what an earlier bake left: its outputs, and partial files of one that was killed (the image's,
+    /// and the manifest writer's `.NAME.tmp-PID` files).
     func removePrevious() throws(Bake.Error) {
-        for name in Self.outputs + ["." + Self.imageName + ".partial"] {
+        var names = Self.outputs + ["." + Self.imageName + ".partial"]
+        let temporaries = Self.outputs.map { "." + $0 + ".tmp-" }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        where temporaries.contains(where: { name.hasPrefix($0) }) {
+            names.append(name)
+        }
+        for name in names {
             let p = path + "/" + name
             if unlink(p) != 0 && errno != ENOENT {
                 throw .io("\(p): cannot remove the previous output: \(String(cString: strerror(errno)))")
