@@ -16,7 +16,7 @@ public struct LayerReport: Sendable, Codable, Hashable {
     /// listed, as text). They are not a fault: the last entry wins.
     public var duplicatePaths: [String]
     public var duplicateCount: Int
-    /// The compressed stream or the tar ended early.
+    /// The stored (compressed) stream ended early.
     public var undersized: Bool
     /// The tar archive ends inside an entry, or before its end-of-archive blocks where an entry promised data.
     public var tarTruncated: Bool = false

@@ -37,7 +37,7 @@ public struct TarEntry: Sendable {
     /// True when the tar stores holes (GNU or pax sparse formats).
     public var isSparse: Bool
 
-    /// The path cleaned the way OCI consumers compare paths (``KilnCore/BytePath/cleaned`` is how it applies): no leading `./` or `/`, no trailing `/`,
-    /// `.` components removed. `..` is kept (callers decide how to contain it).
+    /// The path cleaned the way OCI consumers compare paths: no leading `./` or `/`, no trailing `/`, `.`
+    /// components removed. `..` is kept; ``KilnCore/BytePath/cleaned`` is how an entry is applied.
     public var normalizedPath: BytePath { path.normalized }
 }
