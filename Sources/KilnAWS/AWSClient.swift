@@ -254,6 +254,18 @@ public enum XMLFields {
         return out
     }
 
+    /// `xml` without its `<name>...</name>` elements (not nested in themselves).
+    public static func removing(_ name: String, in xml: String) -> String {
+        var out = ""
+        var rest = xml[...]
+        let open = "<\(name)>", close = "</\(name)>"
+        while let a = rest.range(of: open), let b = rest.range(of: close, range: a.upperBound..<rest.endIndex) {
+            out += rest[..<a.lowerBound]
+            rest = rest[b.upperBound...]
+        }
+        return out + rest
+    }
+
     static func decode(_ s: String) -> String {
         guard s.contains("&") else { return s }
         return s.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")

@@ -31,7 +31,9 @@ public struct EC2Client: Sendable {
         } catch let e as AWSError where e.code == "InvalidSnapshot.NotFound" {
             return nil
         }
-        guard let item = XMLFields.elements("item", in: xml).first(where: { XMLFields.first("snapshotId", in: $0) == id }),
+        // Tags are nested items: drop them so that each remaining item is one snapshot.
+        let flat = XMLFields.removing("tagSet", in: xml)
+        guard let item = XMLFields.elements("item", in: flat).first(where: { XMLFields.first("snapshotId", in: $0) == id }),
             let state = XMLFields.first("status", in: item)
         else { return nil }
         return SnapshotState(snapshotID: id, state: state, progress: XMLFields.first("progress", in: item),
