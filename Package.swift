@@ -84,7 +84,6 @@ let package = Package(
         .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
         .testTarget(name: "KilnAWSTests", dependencies: ["KilnAWS", "KilnCore", "KilnTestSupport"]),
-        .testTarget(name: "KilnEBSTests", dependencies: ["KilnEBS", "KilnAWS", "KilnManifest", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
         .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest", "KilnPlan", "KilnTestSupport"]),

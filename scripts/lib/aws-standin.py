@@ -212,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve_main(args):
+    # A test runner's worker thread may start this with signals blocked.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     from moto.server import ThreadedMotoServer
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -227,7 +229,7 @@ def serve_main(args):
     import os
     os.rename(args.ready + ".tmp", args.ready)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
 
     def watch_stdin():
         try:
@@ -236,9 +238,12 @@ def serve_main(args):
             stop.set()
     if not args.no_stdin:
         threading.Thread(target=watch_stdin, daemon=True).start()
-    stop.wait()
-    proxy.shutdown()
-    moto.stop()
+    while not stop.wait(0.5):
+        pass
+    # Threads may be mid-request; nothing is left to flush but the log.
+    if state.log:
+        state.log.flush()
+    os._exit(0)
 
 
 def main():
