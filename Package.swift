@@ -17,10 +17,14 @@ let package = Package(
         .library(name: "KilnManifest", targets: ["KilnManifest"]),
         .library(name: "KilnVolume", targets: ["KilnVolume"]),
         .library(name: "KilnContainerd", targets: ["KilnContainerd"]),
+        .library(name: "KilnAWS", targets: ["KilnAWS"]),
+        .library(name: "KilnEBS", targets: ["KilnEBS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries, found through pkg-config. Nothing else lives in these targets.
@@ -47,11 +51,19 @@ let package = Package(
                 "KilnBolt", "KilnPlan", .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Credentials chain, SigV4, the HTTP client and the EBS, EC2 and STS calls.
+        .target(
+            name: "KilnAWS",
+            dependencies: ["KilnCore", "KilnDigest", "COpenSSL", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
+        // The resumable uploader and its journal, and the snapshot check against a manifest.
+        .target(name: "KilnEBS", dependencies: ["KilnCore", "KilnDigest", "KilnManifest", "KilnAWS"]),
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnDisk", "KilnPlan", "KilnManifest",
-                "KilnVolume", "KilnContainerd",
+                "KilnVolume", "KilnContainerd", "KilnAWS", "KilnEBS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,6 +83,7 @@ let package = Package(
         .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
+        .testTarget(name: "KilnAWSTests", dependencies: ["KilnAWS", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).
         .testTarget(name: "KilnCLITests", dependencies: ["KilnDigest", "KilnPlan", "KilnTestSupport"]),

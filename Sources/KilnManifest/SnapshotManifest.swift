@@ -33,13 +33,15 @@ public struct SnapshotManifest: Sendable, Hashable, Codable {
     public var blockDigests: BlockDigestsReference
     /// Which files, layers and metadata regions own which blocks.
     public var files: FileMap
-    /// The EBS snapshot the volume was uploaded to, once it has been.
+    /// The EBS snapshot the volume was uploaded to, once it has been (the upload's own region).
     public var snapshotId: String?
+    /// The EBS snapshot of the volume in each region it was uploaded or copied to: region -> snapshot id.
+    public var snapshots: [String: String]?
 
     public init(
         schemaVersion: Int = SnapshotManifest.currentSchemaVersion, kiln: Tool, recipe: Recipe, createdAt: String,
         images: [ManifestImage], volume: ManifestVolume, blocks: BlockSummary, blockDigests: BlockDigestsReference,
-        files: FileMap, snapshotId: String? = nil
+        files: FileMap, snapshotId: String? = nil, snapshots: [String: String]? = nil
     ) {
         self.schemaVersion = schemaVersion
         self.kiln = kiln
@@ -51,6 +53,7 @@ public struct SnapshotManifest: Sendable, Hashable, Codable {
         self.blockDigests = blockDigests
         self.files = files
         self.snapshotId = snapshotId
+        self.snapshots = snapshots
     }
 
     /// The tool that wrote a manifest.

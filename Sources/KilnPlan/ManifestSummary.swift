@@ -5,6 +5,8 @@ import Foundation
 public struct ManifestSummary: Sendable, Hashable, Decodable {
     public var name: String?
     public var snapshotId: String?
+    /// The snapshot in each region `kiln upload` put it in: region -> id.
+    public var snapshots: [String: String]?
     /// The image (volume) size in bytes.
     public var volumeBytes: UInt64?
     public var layout: String?
@@ -19,7 +21,7 @@ public struct ManifestSummary: Sendable, Hashable, Decodable {
         self.writtenBytes = writtenBytes
     }
 
-    enum Keys: String, CodingKey { case name, recipe, snapshotId, volume, blocks }
+    enum Keys: String, CodingKey { case name, recipe, snapshotId, snapshots, volume, blocks }
     enum RecipeKeys: String, CodingKey { case name }
     enum VolumeKeys: String, CodingKey { case size, layout }
     enum BlockKeys: String, CodingKey { case size, written, writtenBytes }
@@ -32,6 +34,7 @@ public struct ManifestSummary: Sendable, Hashable, Decodable {
         }
         if name == nil { name = try? c.decodeIfPresent(String.self, forKey: .name) }
         snapshotId = try? c.decodeIfPresent(String.self, forKey: .snapshotId)
+        snapshots = try? c.decodeIfPresent([String: String].self, forKey: .snapshots)
         if let volume = try? c.nestedContainer(keyedBy: VolumeKeys.self, forKey: .volume) {
             volumeBytes = try? volume.decodeIfPresent(UInt64.self, forKey: .size)
             layout = try? volume.decodeIfPresent(String.self, forKey: .layout)

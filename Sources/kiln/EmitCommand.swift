@@ -32,6 +32,9 @@ struct Emit: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-id"), help: ArgumentHelp("EBS snapshot id (snap-...). Optional when the manifest records one.", valueName: "id"))
     var snapshotID: String?
 
+    @Option(help: ArgumentHelp("Region whose snapshot to use, from the manifest's snapshots (written by `kiln upload`). Default: the upload's region (snapshotId).", valueName: "region"))
+    var region: String?
+
     @Option(help: ArgumentHelp("VolumeInitializationRate in MiB/s (100..300), or none to omit it (lazy initialization). Default: 300; `kiln plan --rate auto` finds the lowest that meets a deadline.", valueName: "rate"))
     var rate: String = "300"
 
@@ -73,9 +76,20 @@ struct Emit: AsyncParsableCommand {
                 throw CLIFailure.input("--manifest: '\(manifest)' records no volume.size; pass --volume-size so the volume fits the image")
             }
             imageBytes = size
-            recordedID = summary.snapshotId
+            if let region {
+                guard let id = summary.snapshots?[region] else {
+                    let known = (summary.snapshots ?? [:]).keys.sorted()
+                    throw CLIFailure.input("--region: manifest '\(manifest)' records no snapshot in \(region)"
+                                           + (known.isEmpty ? " (run `kiln upload`)" : " (it has \(known.joined(separator: ", ")))"))
+                }
+                recordedID = id
+            } else {
+                recordedID = summary.snapshotId
+            }
             name = summary.name
             writtenBytes = summary.writtenBytes
+        } else if region != nil {
+            throw CLIFailure.input("--region reads the snapshot id from --manifest")
         } else if volumeSize == nil {
             throw CLIFailure.input("give --manifest manifest.json (or --volume-size) so the volume fits the image")
         }

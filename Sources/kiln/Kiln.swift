@@ -12,7 +12,7 @@ struct Kiln: AsyncParsableCommand {
             3 I/O or environment error.
             """,
         version: KilnVersion.current,
-        subcommands: [Bake.self, Verify.self, Inspect.self, Plan.self, Emit.self, ManifestFor.self]
+        subcommands: [Bake.self, Verify.self, Inspect.self, Upload.self, Plan.self, Emit.self, ManifestFor.self]
     )
 
     /// Runs the command and maps every failure onto kiln's exit codes by its type: a ``KilnError`` carries its

@@ -20,12 +20,15 @@ struct Verify: AsyncParsableCommand {
             (in parallel), which blocks are written, the LINEAR checksum and the size against the manifest and \
             its sidecar, and names the files, layers and metadata each bad block range belongs to. \
             `kiln verify manifest.json` checks the manifest and its sidecar against each other.
+            An EBS snapshot: `kiln verify ebs://REGION/snap-... [--manifest manifest.json] [--download]` lists \
+            the snapshot's blocks and checks that exactly the manifest's written blocks are there; --download \
+            fetches each and compares its checksum and bytes with the manifest and data.img.
             Exit codes: 0 all good, 1 a mismatch was found, 2 unreadable or unsupported input, 3 I/O error.
             """
     )
 
     @Argument(help: ArgumentHelp("Image sources to verify.", valueName: "source"))
-    var sources: [String]
+    var sources: [String] = []
 
     @OptionGroup var platformOptions: PlatformOptions
     @OptionGroup var report: ReportOptions
@@ -39,7 +42,13 @@ struct Verify: AsyncParsableCommand {
     @Flag(name: .long, help: "For a disk image: also recompute the sha256 of the whole file (sequential; the blocks already cover every byte).")
     var fileDigest = false
 
+    @OptionGroup var snapshotOptions: VerifySnapshotOptions
+
     func run() async throws {
+        // An EBS snapshot (ebs://REGION/snap-... or --snapshot) against a manifest.
+        if let target = try snapshotOptions.target(sources) {
+            return try await VerifyEBS(target: target, options: snapshotOptions, manifest: manifest, jobs: jobs, report: report).run()
+        }
         // A baked volume's disk image or manifest, rather than an image source.
         if sources.count == 1, let volume = VolumeInput.detect(sources[0], assumeImage: manifest != nil) {
             return try VerifyVolume(input: volume, manifest: manifest, fileDigest: fileDigest, jobs: jobs, report: report).run()

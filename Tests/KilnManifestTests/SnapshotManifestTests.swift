@@ -81,6 +81,22 @@ struct SnapshotManifestTests {
         #expect(topKeys == topKeys.sorted())
     }
 
+    @Test("recording snapshot ids and removing them again gives the same bytes")
+    func snapshotIdsRoundTrip() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        let original = try ManifestWriter.encode(baked.manifest)
+        var uploaded = try SnapshotManifest(decoding: original, name: "m")
+        uploaded.snapshotId = "snap-0123456789abcdef0"
+        uploaded.snapshots = ["us-east-1": "snap-0123456789abcdef0", "us-west-2": "snap-0fedcba9876543210"]
+        let written = try ManifestWriter.encode(uploaded)
+        var back = try SnapshotManifest(decoding: written, name: "m")
+        #expect(back.snapshots == uploaded.snapshots)
+        back.snapshotId = nil
+        back.snapshots = nil
+        #expect(try ManifestWriter.encode(back) == original)
+    }
+
     @Test("the manifest validates against docs/manifest.schema.json",
           .enabled(if: hasJSONSchema, "needs python3-jsonschema (apt-get install python3-jsonschema)"))
     func schemaValidation() throws {
@@ -88,6 +104,7 @@ struct SnapshotManifestTests {
         defer { baked.dir.remove() }
         var withSnapshot = baked.manifest
         withSnapshot.snapshotId = "snap-0123456789abcdef0"
+        withSnapshot.snapshots = ["us-east-1": "snap-0123456789abcdef0", "eu-west-1": "snap-0fedcba9876543210"]
         withSnapshot.volume.partition = ManifestPartition(start: 1_048_576, size: 4_000_000, typeGUID: GPT.bottlerocketDataType.description,
                                                           uniqueGUID: "5b94e8df-28b8-485c-9d19-362263b5944c", name: "BOTTLEROCKET-DATA")
         let second = baked.dir.path("second.json")

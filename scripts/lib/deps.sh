@@ -25,3 +25,20 @@ BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3
     golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static zsh fish man-db groff-base
     mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio)
+
+# moto (server mode) and botocore for the AWS tests: the stand-in EBS/EC2/STS endpoint and the SigV4 oracle.
+# Uses python3 when it already has them (a pip-managed python), else a venv under .build-venv (Debian's python3
+# refuses a system-wide pip install). Exports KILN_PYTHON for the tests.
+ensure_aws_python() {
+    if python3 -c "import moto.server, botocore, boto3, flask" 2>/dev/null; then
+        export KILN_PYTHON=python3
+        return 0
+    fi
+    local venv="${KILN_VENV:-$PWD/.build-venv}"
+    if ! "$venv/bin/python" -c "import moto.server, botocore, boto3, flask" 2>/dev/null; then
+        python3 -m venv "$venv" 2>/dev/null || { ensure_packages python3-venv && python3 -m venv "$venv"; }
+        echo "installing moto[server] and boto3 into $venv" >&2
+        "$venv/bin/pip" install -q 'moto[server]>=5' boto3
+    fi
+    export KILN_PYTHON="$venv/bin/python"
+}

@@ -1,0 +1,246 @@
+import ArgumentParser
+import Foundation
+import KilnAWS
+import KilnCore
+import KilnEBS
+import KilnManifest
+
+/// `kiln upload OUTDIR`: the baked volume becomes an EBS snapshot (and copies in other regions).
+struct Upload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload",
+        abstract: "Upload a baked volume as an EBS snapshot through the EBS direct APIs.",
+        discussion: """
+            Sends the manifest's written blocks (every block with --encrypted) with PutSnapshotBlock, each with \
+            its sha256 from the block digest sidecar, and completes the snapshot with the LINEAR checksum. The \
+            snapshot ids (region -> id) are written into manifest.json.
+
+            Resumable: manifest.upload-journal beside the manifest records the snapshot and each acknowledged \
+            block; running the same upload again continues that snapshot. Throttling, 5xx answers, resets and \
+            timeouts are retried with jittered backoff; access, validation and quota errors stop at once (exit 3).
+
+            Credentials as the AWS SDKs find them: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, \
+            the profile (AWS_PROFILE or --profile) in ~/.aws/credentials and ~/.aws/config (keys, role_arn with \
+            source_profile or credential_source, credential_process), web identity (AWS_ROLE_ARN + \
+            AWS_WEB_IDENTITY_TOKEN_FILE), container credentials, IMDSv2. Region: --region, AWS_REGION, \
+            AWS_DEFAULT_REGION, the profile. Endpoints: --endpoint-url, AWS_ENDPOINT_URL_EBS / _EC2 / _STS, \
+            AWS_ENDPOINT_URL.
+            """)
+
+    @Argument(help: ArgumentHelp("The bake's output directory (or its manifest.json).", valueName: "outdir"))
+    var outdir: String
+
+    @Option(help: ArgumentHelp("Region of the snapshot.", valueName: "region"))
+    var region: String?
+
+    @Option(name: .customLong("copy-to-region"), help: ArgumentHelp("Copy the completed snapshot into this region too (EC2 CopySnapshot; repeatable).", valueName: "region"))
+    var copyToRegion: [String] = []
+
+    @Option(help: ArgumentHelp("Snapshot description (default: kiln RECIPE-NAME).", valueName: "text"))
+    var description: String?
+
+    @Option(name: .customLong("tag"), help: ArgumentHelp("Snapshot tag (repeatable).", valueName: "key=value"))
+    var tags: [String] = []
+
+    @Flag(help: "Encrypt the snapshot (every block is written, zero blocks too).")
+    var encrypted = false
+
+    @Option(name: .customLong("kms-key-id"), help: ArgumentHelp("KMS key ARN for the encryption (implies --encrypted).", valueName: "arn"))
+    var kmsKeyID: String?
+
+    @Option(help: "PutSnapshotBlock requests in flight (default: 64).")
+    var workers: Int = 64
+
+    @Flag(help: "Wait until the snapshot (and each copy) is completed.")
+    var wait = false
+
+    @Option(name: .customLong("endpoint-url"), help: ArgumentHelp("Endpoint for every AWS call (EBS, EC2, STS).", valueName: "url"))
+    var endpointURL: String?
+
+    @Option(help: ArgumentHelp("Shared config profile.", valueName: "name"))
+    var profile: String?
+
+    @Flag(help: "Upload again even when the manifest records a snapshot in the region.")
+    var force = false
+
+    @OptionGroup var report: ReportOptions
+
+    struct Report: Encodable {
+        var region: String
+        var snapshotId: String
+        var uploaded: Bool
+        var resumed: Bool
+        var blocksSent: Int
+        var blocksAlreadyAcknowledged: Int
+        var changedBlocks: UInt64
+        var checksum: String
+        var volumeSizeGiB: Int
+        var seconds: Double
+        var requestsPerSecond: Double
+        var statistics: AWSCallStatistics.Snapshot?
+        var snapshots: [String: String]
+        var manifest: String
+    }
+
+    func run() async throws {
+        guard workers >= 1 && workers <= 1024 else { throw CLIFailure.input("--workers: \(workers) is not 1..1024") }
+        let manifestPath = Self.manifestPath(outdir)
+        var manifest = try SnapshotManifest.load(path: manifestPath)
+        let parsedTags = try tags.map { text -> EBSClient.Tag in
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex else { throw CLIFailure.input("--tag: '\(text)' is not KEY=VALUE") }
+            return EBSClient.Tag(key: String(text[..<eq]), value: String(text[text.index(after: eq)...]))
+        }
+        if let kmsKeyID, !kmsKeyID.hasPrefix("arn:") {
+            throw CLIFailure.input("--kms-key-id: '\(kmsKeyID)' is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); StartSnapshot takes ARNs only")
+        }
+        if let description, description.utf8.count > 255 { throw CLIFailure.input("--description: longer than 255 bytes") }
+        let encrypt = encrypted || kmsKeyID != nil
+        let plan = try UploadPlan(manifestPath: manifestPath, manifest: manifest, encrypted: encrypt)
+        let session = try AWSSession(region: region, profile: profile, endpointURL: endpointURL, environment: ProcessInfo.processInfo.environment,
+                                     maxConnections: workers)
+        let quiet = report.quiet || report.json
+        let started = Date()
+        do {
+            let retryLog = RetryLog(quiet: quiet)
+            var ebsClient = try session.client(service: "ebs")
+            ebsClient.onRetry = { error, wait in retryLog.note(error, wait) }
+            let ebs = EBSClient(client: ebsClient)
+            let desc = description ?? "kiln \(manifest.recipe.name)"
+            var result: SnapshotUploader.Result?
+            let snapshotID: String
+            if let existing = manifest.snapshots?[session.region], !force {
+                Console.progress("manifest already records \(existing) in \(session.region) (--force uploads again)", quiet: quiet)
+                snapshotID = existing
+            } else {
+                let journalPath = URL(fileURLWithPath: manifestPath).deletingLastPathComponent().appendingPathComponent(UploadJournal.fileName).path
+                let uploader = SnapshotUploader(
+                    plan: plan, ebs: ebs, region: session.region, journalPath: journalPath, workers: workers,
+                    start: EBSClient.StartRequest(volumeSizeGiB: plan.volumeSizeGiB, description: desc, tags: parsedTags, encrypted: encrypt,
+                                                  kmsKeyARN: kmsKeyID, clientToken: ""))
+                let bar = ProgressLine(quiet: quiet, label: "upload")
+                let done = try await uploader.run(
+                    progress: { bar.update($0.alreadyAcknowledged + $0.sent, of: $0.total) },
+                    warn: { Console.warning($0) },
+                    onSnapshot: { id, resumed in
+                        Console.progress(resumed ? "resuming snapshot \(id) in \(session.region)" : "started snapshot \(id) in \(session.region)", quiet: quiet)
+                    })
+                bar.finish()
+                result = done
+                snapshotID = done.snapshotId
+                manifest.snapshotId = snapshotID
+                manifest.snapshots = (manifest.snapshots ?? [:]).merging([session.region: snapshotID]) { _, new in new }
+                try ManifestWriter.write(manifest, to: manifestPath)
+                UploadJournal.remove(path: journalPath)
+                Console.progress("completed \(snapshotID): \(done.blocksSent) blocks sent (\(done.blocksAlreadyAcknowledged) from an earlier run), LINEAR \(done.checksum), \(String(format: "%.1f", done.seconds)) s", quiet: quiet)
+            }
+            let ec2 = EC2Client(client: try session.client(service: "ec2"))
+            let copyRegions = copyToRegion.filter { $0 != session.region && (force || manifest.snapshots?[$0] == nil) }
+            if wait || !copyRegions.isEmpty {
+                Console.progress("waiting for \(snapshotID) to complete", quiet: quiet)
+                _ = try await ec2.waitUntilCompleted(snapshotID)
+            }
+            if !copyRegions.isEmpty {
+                let source = session.region
+                let copies = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                    for target in copyRegions {
+                        let client = EC2Client(client: try session.client(service: "ec2", region: target))
+                        group.addTask {
+                            let id = try await client.copySnapshot(sourceRegion: source, sourceSnapshotID: snapshotID, description: desc,
+                                                                   encrypted: encrypt, kmsKeyID: nil, tags: parsedTags)
+                            Console.progress("copying \(snapshotID) to \(target): \(id)", quiet: quiet)
+                            if wait { _ = try await client.waitUntilCompleted(id) }
+                            return (target, id)
+                        }
+                    }
+                    var out: [String: String] = [:]
+                    for try await (r, id) in group { out[r] = id }
+                    return out
+                }
+                manifest.snapshots = (manifest.snapshots ?? [:]).merging(copies) { _, new in new }
+                try ManifestWriter.write(manifest, to: manifestPath)
+            }
+            await session.shutdown()
+            let seconds = Date().timeIntervalSince(started)
+            let stats = result?.statistics
+            let out = Report(region: session.region, snapshotId: snapshotID, uploaded: result != nil, resumed: result?.resumed ?? false,
+                             blocksSent: result?.blocksSent ?? 0, blocksAlreadyAcknowledged: result?.blocksAlreadyAcknowledged ?? 0,
+                             changedBlocks: result?.changedBlocks ?? 0, checksum: plan.checksum, volumeSizeGiB: plan.volumeSizeGiB,
+                             seconds: seconds, requestsPerSecond: result.map { $0.seconds > 0 ? Double($0.blocksSent) / $0.seconds : 0 } ?? 0,
+                             statistics: stats, snapshots: manifest.snapshots ?? [:], manifest: manifestPath)
+            if report.json {
+                try printJSON(out)
+            } else {
+                for (r, id) in (manifest.snapshots ?? [:]).sorted(by: { $0.key < $1.key }) { print("\(r)\t\(id)") }
+            }
+        } catch {
+            await session.shutdown()
+            throw error
+        }
+    }
+
+    /// `OUTDIR/manifest.json`, or the argument itself when it names a file.
+    static func manifestPath(_ argument: String) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), !isDirectory.boolValue { return argument }
+        return URL(fileURLWithPath: argument).appendingPathComponent(SnapshotManifest.fileName).path
+    }
+}
+
+/// Retries, as lines on stderr: each of the first 20, then one line per 100, so a retry storm is seen but not flooding.
+final class RetryLog: @unchecked Sendable {
+    let quiet: Bool
+    let lock = NSLock()
+    var count = 0
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    func note(_ error: AWSError, _ wait: TimeInterval) {
+        lock.lock()
+        count += 1
+        let n = count
+        lock.unlock()
+        guard !quiet, n <= 20 || n % 100 == 0 else { return }
+        Console.progress("retry \(n): \(error) (again in \(String(format: "%.1f", wait)) s)", quiet: false)
+    }
+}
+
+/// A progress bar when stderr is a terminal; otherwise a plain line at each 10 %.
+final class ProgressLine: @unchecked Sendable {
+    let quiet: Bool
+    let label: String
+    let terminal = isatty(2) == 1
+    let lock = NSLock()
+    var lastDecile = -1
+    var lastDraw = Date.distantPast
+    var drawn = false
+
+    init(quiet: Bool, label: String) {
+        self.quiet = quiet
+        self.label = label
+    }
+
+    func update(_ done: Int, of total: Int) {
+        guard !quiet, total > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let percent = done * 100 / total
+        if terminal {
+            guard Date().timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+            lastDraw = Date()
+            let width = 30
+            let filled = done * width / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(done)/\(total) blocks".utf8))
+            drawn = true
+        } else if percent / 10 > lastDecile {
+            lastDecile = percent / 10
+            FileHandle.standardError.write(Data("\(label): \(done)/\(total) blocks (\(percent)%)\n".utf8))
+        }
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
