@@ -75,8 +75,10 @@ public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
         }
         let index: TarIndex
         do { index = try TarIndex(path: path) } catch let e as TarIndex.Error {
-            if case .compressed = e { throw e }
-            throw Error.undetectable(path)
+            // A tar that is compressed, cut short or carries an impossible size says so; only a file that is
+            // not a tar at all is "undetectable".
+            if case .notATar = e { throw Error.undetectable(path) }
+            throw e
         }
         if index.location(of: "manifest.json") != nil { return .dockerArchive }
         if index.location(of: "index.json") != nil { return .ociArchive }

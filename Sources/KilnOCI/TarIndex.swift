@@ -11,6 +11,7 @@ public struct TarIndex: Sendable {
         case notATar(String, offset: Int64)
         case compressed(String, Compression)
         case truncated(String, member: String)
+        case badSize(String, member: String, offset: Int64, detail: String)
 
         public var description: String {
             switch self {
@@ -18,6 +19,8 @@ public struct TarIndex: Sendable {
             case .compressed(let p, let c):
                 return "\(p) is a \(c)-compressed archive; decompress it first (e.g. `\(c == .gzip ? "gunzip" : "unzstd") -k`)"
             case .truncated(let p, let m): return "\(p) is truncated inside member '\(m)'"
+            case .badSize(let p, let m, let off, let detail):
+                return "\(p): member '\(m)' (header at byte \(off)): \(detail)"
             }
         }
     }
@@ -53,10 +56,14 @@ public struct TarIndex: Sendable {
             var size = Self.number(header[124..<136])
             if let s = paxSize { size = s }
             let dataStart = position + 512
-            let next = dataStart + (size + 511) / 512 * 512
-            guard dataStart + size <= fileSize else {
-                throw Error.truncated(path, member: Self.name(header))
+            // Sizes come from the archive: a negative or overflowing one is refused before any arithmetic on it.
+            guard size >= 0 else {
+                throw Error.badSize(path, member: paxPath ?? Self.name(header), offset: position, detail: "negative size \(size)")
             }
+            guard size <= fileSize - dataStart else {
+                throw Error.truncated(path, member: paxPath ?? Self.name(header))
+            }
+            let next = dataStart + (size + 511) / 512 * 512
             switch type {
             case UInt8(ascii: "L"):
                 let bytes = try Self.readData(fd: fd, offset: dataStart, count: Int(min(size, 65536)), path: path)
@@ -65,7 +72,13 @@ public struct TarIndex: Sendable {
                 let bytes = try Self.readData(fd: fd, offset: dataStart, count: Int(min(size, 1 << 20)), path: path)
                 for (key, value) in Self.paxRecords(bytes) {
                     if key == "path" { paxPath = value }
-                    if key == "size", let v = Int64(value) { paxSize = v }
+                    if key == "size" {
+                        guard let v = Int64(value), v >= 0 else {
+                            throw Error.badSize(path, member: paxPath ?? Self.name(header), offset: position,
+                                                detail: "pax size '\(value.prefix(40))' is not a size that fits in 63 bits")
+                        }
+                        paxSize = v
+                    }
                 }
             case UInt8(ascii: "g"):
                 break
@@ -109,8 +122,12 @@ public struct TarIndex: Sendable {
         guard let first = field.first else { return 0 }
         if first & 0x80 != 0 {
             // GNU base-256: big-endian, the top bit of the first byte is the marker.
+            // A value that needs more than 63 bits is returned as -1 (refused as a negative size).
             var v: Int64 = Int64(first & 0x7f)
-            for b in field.dropFirst() { v = v << 8 | Int64(b) }
+            for b in field.dropFirst() {
+                guard v <= (Int64.max >> 8) else { return -1 }
+                v = v << 8 | Int64(b)
+            }
             return v
         }
         var v: Int64 = 0
@@ -142,7 +159,8 @@ public struct TarIndex: Sendable {
         while i < data.count {
             var j = i
             while j < data.count, data[j] != 32 { j += 1 }
-            guard j < data.count, let len = Int(String(decoding: data[i..<j], as: UTF8.self)), len > 0, i + len <= data.count else { break }
+            guard j < data.count, let len = Int(String(decoding: data[i..<j], as: UTF8.self)),
+                  len > j - i + 1, len <= data.count - i else { break }
             let record = data[(j + 1)..<(i + len - 1)]
             if let eq = record.firstIndex(of: UInt8(ascii: "=")) {
                 out.append((String(decoding: record[record.startIndex..<eq], as: UTF8.self),

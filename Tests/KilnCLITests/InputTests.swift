@@ -26,6 +26,25 @@ import Testing
         #expect(bad.stderr.contains("--size: '1,5G' is ambiguous"), "\(bad.stderr)")
     }
 
+    /// A tar source whose pax header claims Int64.max bytes is refused as an input error naming the archive and
+    /// the member, not an arithmetic trap.
+    @Test func aPaxSizeOfInt64MaxIsAnInputError() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let tar = dir.path("x.tar")
+        let script = """
+            import tarfile, io, sys
+            with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:
+                i = tarfile.TarInfo('index.json'); i.size = 2; i.pax_headers = {'size': '9223372036854775807'}
+                t.addfile(i, io.BytesIO(b'{}'))
+            """
+        let made = try run("/usr/bin/python3", ["-c", script, tar])
+        try #require(made.status == 0, "\(made)")
+        let r = try kiln(["verify", tar])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("\(tar) is truncated inside member 'index.json'"), "\(r.stderr)")
+    }
+
     @Test func aMisspelledNestedKeyStopsTheBake() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -42,3 +42,36 @@ import Testing
     #expect { try TarIndex(path: dir + "/a.tar.gz") } throws: { "\($0)".contains("gzip-compressed") }
     #expect { try TarIndex(path: dir + "/junk") } throws: { "\($0)".contains("not a tar archive") }
 }
+
+/// Sizes from an archive are refused before any arithmetic on them: a pax size of Int64.max, a negative one and
+/// a base-256 size beyond 63 bits are input errors naming the archive and the member, never a trap.
+@Test func hostileSizesAreRefusedWithoutOverflow() throws {
+    let scratch = try TemporaryDirectory(prefix: "kiln-tarindex")
+    defer { scratch.remove() }
+    let dir = scratch.path
+    let script = """
+        import tarfile, io, sys
+        d = sys.argv[1]
+        for name, size in (('max.tar', '9223372036854775807'), ('neg.tar', '-5'), ('big.tar', '99999999999999999999999')):
+            with tarfile.open(d + '/' + name, 'w', format=tarfile.PAX_FORMAT) as t:
+                i = tarfile.TarInfo('index.json'); i.size = 2; i.pax_headers = {'size': size}
+                t.addfile(i, io.BytesIO(b'{}'))
+        # A GNU base-256 size field with every bit set.
+        i = tarfile.TarInfo('blob'); i.size = 0
+        h = bytearray(i.tobuf(tarfile.GNU_FORMAT))
+        h[124:136] = b'\\xff' * 12
+        h[148:156] = b'        '
+        h[148:156] = ('%06o\\0 ' % sum(h)).encode()
+        open(d + '/b256.tar', 'wb').write(bytes(h) + b'\\0' * 1024)
+        """
+    let made = try ProcessRunner().run("/usr/bin/python3", ["-c", script, dir])
+    try #require(made.status == 0, "\(made)")
+    for name in ["max.tar", "neg.tar", "big.tar", "b256.tar"] {
+        #expect(throws: TarIndex.Error.self, "\(name)") { try TarIndex(path: "\(dir)/\(name)") }
+        do { _ = try TarIndex(path: "\(dir)/\(name)") } catch {
+            #expect("\(error)".contains(name), "\(error)")
+        }
+    }
+    #expect(TarIndex.paxRecords(Array("9223372036854775807 path=x\n".utf8)).isEmpty)
+    #expect(TarIndex.paxRecords(Array("3 path=x\n".utf8)).isEmpty)
+}
