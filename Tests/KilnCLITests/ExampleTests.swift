@@ -1,0 +1,49 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// docs/examples: the GitHub Actions workflow and the Argo Workflows template both run
+/// docs/examples/bake-and-upload.sh; the script runs here against the local stand-ins (moto for EBS and EC2, a
+/// local OCI layout for the registry), so the examples cannot rot.
+@Suite("docs/examples run", .requires(.kilnBinary, AWSStandin.requirement, .tool("skopeo")))
+struct ExampleTests {
+    static let examples = KilnPackage.root + "/docs/examples"
+
+    @Test func theWorkflowAndTheTemplateRunTheScript() throws {
+        let workflow = try String(contentsOfFile: Self.examples + "/github-actions.yml", encoding: .utf8)
+        #expect(workflow.contains("run: kiln/docs/examples/bake-and-upload.sh"))
+        #expect(workflow.contains("id-token: write") && workflow.contains("AWS_WEB_IDENTITY_TOKEN_FILE"))
+        let template = try String(contentsOfFile: Self.examples + "/argo-workflow.yaml", encoding: .utf8)
+        #expect(template.contains("docs/examples/bake-and-upload.sh") && template.contains("withParam"))
+    }
+
+    @Test func bakeVerifyUploadCopyAndEmit() throws {
+        let standin = try AWSStandin()
+        defer { standin.stop() }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let out = scratch.path("out")
+        var environment = standin.environment()
+        environment["IMAGE"] = "oci:\(KilnPackage.fixtures)/example-oci:app:v1"
+        environment["NAME"] = "registry.example.com/app:v1"
+        environment["REGION"] = "us-east-1"
+        environment["COPY_TO_REGIONS"] = "us-west-2"
+        environment["OUT"] = out
+        environment["KILN"] = KilnPackage.kilnBinary
+        environment["AWS_ENDPOINT_URL"] = standin.endpoint
+        environment["SOURCE_DATE_EPOCH"] = "1700000000"
+        let r = try ProcessRunner(directory: KilnPackage.root, environment: environment)
+            .run("/bin/bash", [Self.examples + "/bake-and-upload.sh"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(!r.output.contains(AWSStandin.secretKey))
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/volume/manifest.json")))
+            as? [String: Any] ?? [:]
+        let snapshots = manifest["snapshots"] as? [String: String] ?? [:]
+        #expect(Set(snapshots.keys) == ["us-east-1", "us-west-2"], "\(snapshots)")
+        for (region, id) in snapshots {
+            let nodeClass = try String(contentsOfFile: out + "/ec2nodeclass-\(region).yaml", encoding: .utf8)
+            #expect(nodeClass.contains("blockDeviceMappings:") && nodeClass.contains("snapshotID: \"\(id)\""), "\(region): \(nodeClass)")
+        }
+        #expect(try standin.requests().contains { $0.op == "CompleteSnapshot" })
+    }
+}
