@@ -92,9 +92,9 @@ public enum ImageVerifier {
             for (layerIndex, layer) in image.layers.enumerated() {
                 guard let key = keys[imageIndex][layerIndex], let result = byKey[key] else {
                     let failedKey = "\(image.store.displayName)|\(layer.descriptor.digest)|\(layer.compression)"
-                    let detail = missing[failedKey].map { " (\($0))" } ?? ""
+                    let message = missing[failedKey].map { "blob cannot be used: \($0)" } ?? "blob is missing from \(image.store.displayName)"
                     problems.append(Problem(image: name, subject: "layer \(layerIndex)", digest: layer.descriptor.digest.description,
-                                            message: "blob is missing from \(image.store.displayName)\(detail)"))
+                                            message: message))
                     reports.append(nil)
                     continue
                 }

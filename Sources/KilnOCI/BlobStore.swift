@@ -34,6 +34,8 @@ public enum BlobError: Swift.Error, CustomStringConvertible {
     case tooLarge(String, size: Int64, limit: Int64)
     case io(String, errno: Int32)
     case truncated(String, expected: Int64, actual: Int64)
+    /// A layout's blob is a symlink: blobs are never opened through a link that could lead out of the layout.
+    case symlink(String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,8 @@ public enum BlobError: Swift.Error, CustomStringConvertible {
         case .io(let what, let e): return "cannot read \(what): \(String(cString: strerror(e)))"
         case .truncated(let what, let expected, let actual):
             return "\(what) is truncated: expected \(expected) bytes, found \(actual)"
+        case .symlink(let path):
+            return "\(path) is a symbolic link; blobs of an image layout must be regular files (a link could lead out of the layout)"
         }
     }
 }
@@ -111,10 +115,11 @@ public struct LayoutBlobStore: BlobStore {
     public func locate(_ digest: Digest) throws -> BlobLocation? {
         let path = "\(root)/blobs/\(digest.algorithm)/\(digest.encoded)"
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard lstat(path, &st) == 0 else {
             if errno == ENOENT { return nil }
             throw BlobError.io(path, errno: errno)
         }
+        if (st.st_mode & S_IFMT) == S_IFLNK { throw BlobError.symlink(path) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return BlobLocation(path: path, offset: 0, length: Int64(st.st_size), displayName: path)
     }

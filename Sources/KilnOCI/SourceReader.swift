@@ -162,6 +162,10 @@ public struct SourceReader: Sendable {
         var entries: [Entry] = []
         for item in selected {
             let what = "\(manifestLocation.displayName) entry \(item.RepoTags?.first ?? item.Config)"
+            // Member paths name files inside the archive: `..` or a leading `/` could only mean something else.
+            for path in [item.Config] + item.Layers where Self.leavesArchive(path) {
+                throw Error.invalidDocument(what, detail: "'\(path)' is not a path inside the archive ('..' components and absolute paths are refused)")
+            }
             guard let configLocation = tar.location(of: item.Config) else {
                 throw Error.invalidDocument(what, detail: "config '\(item.Config)' is not in the archive")
             }
@@ -215,6 +219,11 @@ public struct SourceReader: Sendable {
     }
 
     /// `blobs/sha256/<hex>` or `<hex>.json` names carry the digest of their content.
+    /// True for a docker-archive member path with a `..` component or a leading `/`.
+    static func leavesArchive(_ path: String) -> Bool {
+        path.hasPrefix("/") || path.split(separator: "/", omittingEmptySubsequences: false).contains("..")
+    }
+
     static func digestInName(_ path: String) -> Digest? {
         let last = path.split(separator: "/").last.map(String.init) ?? path
         let hex = last.hasSuffix(".json") ? String(last.dropLast(5)) : last
