@@ -44,6 +44,7 @@ extension SourceReader {
     ) throws {
         if MediaType.isIndex(descriptor.mediaType) {
             guard let bytes = try readJSON(descriptor, image: label, subject: "index", problems: &problems) else { return }
+            try Self.checkShape(bytes, kind: .index, descriptorMediaType: descriptor.mediaType, what: "\(label) index \(descriptor.digest)")
             let index = try Self.decode(ImageIndex.self, bytes, what: "\(label) index \(descriptor.digest)")
             let candidates = index.manifests.filter { d in
                 // Attestation manifests (buildx) carry the platform unknown/unknown.
@@ -78,6 +79,8 @@ extension SourceReader {
             throw Error.unknownMediaType(descriptor.mediaType, where: "\(label) \(descriptor.digest)")
         }
         guard let manifestBytes = try readJSON(descriptor, image: label, subject: "manifest", problems: &problems) else { return }
+        try Self.checkShape(manifestBytes, kind: .manifest, descriptorMediaType: descriptor.mediaType,
+                            what: "\(label) manifest \(descriptor.digest)")
         let manifest = try Self.decode(ImageManifest.self, manifestBytes, what: "\(label) manifest \(descriptor.digest)")
         guard MediaType.isConfig(manifest.config.mediaType) else {
             throw Error.unknownMediaType(manifest.config.mediaType, where: "\(label) config \(manifest.config.digest)")
@@ -90,6 +93,7 @@ extension SourceReader {
             layers.append(ImageLayer(index: i, descriptor: layer, diffID: layer.digest, compression: compression))
         }
         guard let configBytes = try readJSON(manifest.config, image: label, subject: "config", problems: &problems) else { return }
+        try Self.checkShape(configBytes, kind: .config, descriptorMediaType: nil, what: "\(label) config \(manifest.config.digest)")
         let config = try Self.decode(ImageConfig.self, configBytes, what: "\(label) config \(manifest.config.digest)")
         problems += Self.configProblems(config, layerCount: layers.count, image: label, digest: manifest.config.digest)
         for i in layers.indices {

@@ -88,6 +88,53 @@ public struct SourceReader: Sendable {
         return Int64(st.st_size)
     }
 
+    /// The top-level keys of a JSON document, exactly as written.
+    struct DocumentKeys: Decodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        var keys: [String]
+        var mediaType: String?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            keys = container.allKeys.map(\.stringValue)
+            mediaType = try? container.decodeIfPresent(String.self, forKey: Key(stringValue: "mediaType"))
+        }
+    }
+
+    /// Refuses an index, manifest or config document that two readers could read differently: keys that differ
+    /// only in case (Go's decoder, hence containerd, matches them case-insensitively and takes the last; Swift's
+    /// takes the exact one), a document that is both an index and a manifest, a `mediaType` that disagrees with
+    /// the descriptor that led to it.
+    static func checkShape(_ bytes: [UInt8], kind: DocumentKind, descriptorMediaType: String?, what: String) throws {
+        guard let shape = try? JSONDecoder().decode(DocumentKeys.self, from: Data(bytes)) else { return }
+        var seen: [String: String] = [:]
+        for key in shape.keys.sorted() {
+            if let other = seen[key.lowercased()] {
+                throw Error.invalidDocument(what, detail: "keys '\(other)' and '\(key)' differ only in case; readers disagree on which one counts")
+            }
+            seen[key.lowercased()] = key
+        }
+        let keys = Set(shape.keys.map { $0.lowercased() })
+        switch kind {
+        case .index where keys.contains("layers") || keys.contains("config"):
+            throw Error.invalidDocument(what, detail: "the document is both an index (manifests) and a manifest (layers or config)")
+        case .manifest where keys.contains("manifests"):
+            throw Error.invalidDocument(what, detail: "the document is both a manifest (layers, config) and an index (manifests)")
+        default:
+            break
+        }
+        if kind != .config, let own = shape.mediaType, let expected = descriptorMediaType, own != expected {
+            throw Error.invalidDocument(what, detail: "its mediaType is '\(own)' but its descriptor says '\(expected)'")
+        }
+    }
+
+    enum DocumentKind { case index, manifest, config }
+
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))

@@ -51,4 +51,32 @@ import Testing
         #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("manifest.json") && r.stderr.contains("is not a path inside the archive"), "\(r.stderr)")
     }
+
+    /// Documents two readers could read differently, made consistent up the tree so that only the shape check
+    /// can catch them.
+    @Test(arguments: ["case-variant", "index-and-manifest", "media-type"])
+    func ambiguousDocumentsAreRefused(kind: String) throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let edit = try LayoutEditor(copying: fixtures + "/example-oci", into: scratch.path)
+        let digest = try edit.manifestDigest(tag: "app:v1-plain")
+        var manifest = try edit.json(digest)
+        let words: String
+        switch kind {
+        case "case-variant":
+            // containerd would unpack the layers of `Layers` (the last, case-insensitively); Swift reads `layers`.
+            manifest["Layers"] = []
+            words = "differ only in case"
+        case "index-and-manifest":
+            manifest["manifests"] = []
+            words = "both a manifest"
+        default:
+            manifest["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json"
+            words = "but its descriptor says"
+        }
+        try edit.replace(digest, with: try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys]))
+        let r = try kiln("verify", "-q", "--platform", "linux/amd64", "oci:\(edit.root):app:v1-plain")
+        #expect(r.status == 2, "\(kind): \(r.stdout) \(r.stderr)")
+        #expect(r.stderr.contains("manifest sha256:") && r.stderr.contains(words), "\(kind): \(r.stderr)")
+    }
 }
