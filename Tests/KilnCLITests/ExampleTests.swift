@@ -45,5 +45,25 @@ struct ExampleTests {
             #expect(nodeClass.contains("blockDeviceMappings:") && nodeClass.contains("snapshotID: \"\(id)\""), "\(region): \(nodeClass)")
         }
         #expect(try standin.requests().contains { $0.op == "CompleteSnapshot" })
+
+        // upload --json (written by the script) and verify ebs:// --json follow their schemas.
+        let id = try #require(snapshots["us-east-1"])
+        let verify = try ProcessRunner(directory: KilnPackage.root, environment: environment)
+            .run(KilnPackage.kilnBinary, ["verify", "--json", "ebs://us-east-1/\(id)", "--manifest", out + "/volume/manifest.json",
+                                          "--endpoint-url", standin.endpoint])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        try Data(verify.stdout.utf8).write(to: URL(fileURLWithPath: out + "/verify-snapshot.json"))
+        try #require(BakeManifestTests.hasJSONSchema, "python3-jsonschema is needed (apt-get install python3-jsonschema)")
+        do {
+            for (schema, file) in [("upload", "upload.json"), ("verify-snapshot", "verify-snapshot.json")] {
+                let check = try run("python3", ["-c", """
+                    import json, sys, jsonschema
+                    schema = json.load(open(sys.argv[1]))
+                    jsonschema.Draft202012Validator.check_schema(schema)
+                    jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+                    """, KilnPackage.root + "/docs/schemas/\(schema).schema.json", out + "/" + file])
+                #expect(check.status == 0, "\(schema): \(check.stderr.suffix(2000))")
+            }
+        }
     }
 }

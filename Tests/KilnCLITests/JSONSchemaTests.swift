@@ -73,7 +73,7 @@ import Testing
     /// A schema that did not constrain anything would pass every output: each one must refuse a document that
     /// lacks its required top-level keys.
     @Test(.requires(Requirement("python3-jsonschema (apt-get install python3-jsonschema)", isMet: BakeManifestTests.hasJSONSchema)),
-          arguments: ["bake", "bake-dry-run", "verify-source", "verify-volume", "inspect-source", "inspect-manifest", "inspect-image", "plan"])
+          arguments: ["bake", "bake-dry-run", "verify-source", "verify-volume", "verify-snapshot", "inspect-source", "inspect-manifest", "inspect-image", "plan", "upload"])
     func schemasRefuseAnEmptyReport(_ schema: String) throws {
         let check = try run("python3", ["-c", """
             import json, sys, jsonschema

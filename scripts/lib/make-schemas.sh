@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the drafts of docs/schemas/*.schema.json from real outputs of the built kiln (review the diff).
+# upload and verify-snapshot need the AWS stand-in: ExampleTests validates them; draft them from its outputs
+# with scripts/lib/schema-sketch.py.
 #   scripts/lib/make-schemas.sh [KILN]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -8,7 +8,7 @@ import json
 import sys
 
 # Objects whose keys are values, not fields.
-MAPS = {"labels", "phases", "plan"}
+MAPS = {"labels", "phases", "plan", "snapshots"}
 
 
 def merge(values, key=None):
