@@ -65,6 +65,9 @@ struct Emit: AsyncParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Write to this file instead of stdout.", valueName: "file"))
     var output: String?
 
+    @Flag(name: .long, help: "Print a JSON report instead: the snippet, and the block devices as EC2 field names.")
+    var json = false
+
     func run() async throws {
         var imageBytes: UInt64 = 0
         var recordedID: String?
@@ -135,6 +138,11 @@ struct Emit: AsyncParsableCommand {
             let data = try JSONEncoder.report.encode(mapping.launchTemplateData())
             text = String(decoding: data, as: UTF8.self) + "\n"
         }
+        if json {
+            try printJSON(EmitReport(format: format.rawValue, snapshotId: snapshot, region: region, manifest: manifest,
+                                     launchTemplateData: mapping.launchTemplateData(), text: text))
+            return
+        }
         if let output {
             try PlanOutput.write(text, to: output, option: "--output")
         } else {
@@ -154,4 +162,15 @@ struct Emit: AsyncParsableCommand {
         guard bytes > 0 else { throw CLIFailure.input("\(option): '\(text)' must be at least 1 GiB") }
         return DataVolumeMapping.minimumSizeGiB(imageBytes: bytes)
     }
+}
+
+/// `kiln emit --json`: what was emitted, and the same block devices in EC2's field names for scripts.
+struct EmitReport: Encodable {
+    var format: String
+    var snapshotId: String
+    var region: String?
+    var manifest: String?
+    var launchTemplateData: DataVolumeMapping.LaunchTemplateData
+    /// The snippet exactly as `kiln emit` without `--json` prints it.
+    var text: String
 }

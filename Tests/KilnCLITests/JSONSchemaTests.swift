@@ -46,6 +46,10 @@ import Testing
         Case(name: "inspect manifest", schema: "inspect-manifest", arguments: ["inspect", "--json", "{work}/out/manifest.json"], status: 0),
         Case(name: "inspect image", schema: "inspect-image", arguments: ["inspect", "--json", "{work}/out/data.img"], status: 0),
         Case(name: "plan", schema: "plan", arguments: ["plan", "--json", "--manifest", "{work}/out/manifest.json"], status: 0),
+        Case(name: "emit karpenter", schema: "emit",
+             arguments: ["emit", "karpenter", "--manifest", "{work}/out/manifest.json", "--snapshot-id", "snap-0123456789abcdef0", "--json"], status: 0),
+        Case(name: "emit launch-template", schema: "emit",
+             arguments: ["emit", "launch-template", "--volume-size", "300Gi", "--snapshot-id", "snap-0123456789abcdef0", "--rate", "none", "--json"], status: 0),
         Case(name: "plan infeasible by the recipe", schema: "plan", arguments: ["plan", "--json", "fixtures/recipe.yaml", "--manifest", "{work}/out/manifest.json"], status: 1),
     ]
 
@@ -73,7 +77,7 @@ import Testing
     /// A schema that did not constrain anything would pass every output: each one must refuse a document that
     /// lacks its required top-level keys.
     @Test(.requires(Requirement("python3-jsonschema (apt-get install python3-jsonschema)", isMet: BakeManifestTests.hasJSONSchema)),
-          arguments: ["bake", "bake-dry-run", "verify-source", "verify-volume", "verify-snapshot", "inspect-source", "inspect-manifest", "inspect-image", "plan", "upload"])
+          arguments: ["bake", "bake-dry-run", "verify-source", "verify-volume", "verify-snapshot", "inspect-source", "inspect-manifest", "inspect-image", "plan", "upload", "emit"])
     func schemasRefuseAnEmptyReport(_ schema: String) throws {
         let check = try run("python3", ["-c", """
             import json, sys, jsonschema

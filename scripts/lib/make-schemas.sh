@@ -24,6 +24,9 @@ printf 'X' | dd of="$J/bad/data.img" bs=1 seek=$((1048576 + 4096 * 40)) conv=not
 "$K" inspect --json "$J/out/manifest.json" > "$J/im.json"
 "$K" inspect --json "$J/out/data.img" > "$J/ii.json"
 "$K" plan --json --manifest "$J/out/manifest.json" > "$J/plan.json"
+"$K" emit karpenter --manifest "$J/out/manifest.json" --snapshot-id snap-0123456789abcdef0 --json > "$J/emit1.json"
+"$K" emit launch-template --manifest "$J/out/manifest.json" --snapshot-id snap-0123456789abcdef0 --rate none --no-encrypted --json > "$J/emit2.json"
+"$K" emit karpenter --volume-size 200Gi --snapshot-id snap-0123456789abcdef0 --iops 4000 --throughput 250 --kms-key-id alias/x --json > "$J/emit3.json"
 S="python3 scripts/lib/schema-sketch.py"
 $S "kiln bake --json" "What a bake wrote: the image and manifest paths, sizes, counts and the wall time of each phase." \
 	"$J/bake.json" > docs/schemas/bake.schema.json
@@ -41,3 +44,5 @@ $S "kiln inspect data.img --json" "A baked disk image read without mounting: the
 	"$J/ii.json" > docs/schemas/inspect-image.schema.json
 $S "kiln plan --json" "A cold-start burst plan: volume initialization, FSR, launches, model preloads, the nodes' readiness and the cost." \
 	"$J/plan.json" > docs/schemas/plan.schema.json
+$S "kiln emit --json" "What kiln emit wrote: the Karpenter or launch-template snippet, and the same block devices in EC2's field names." \
+	"$J/emit1.json" "$J/emit2.json" "$J/emit3.json" > docs/schemas/emit.schema.json
