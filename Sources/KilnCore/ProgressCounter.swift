@@ -42,5 +42,13 @@ public final class ProgressCounter: @unchecked Sendable {
 
     public func add(_ bytes: Int) { lock.withLock { state.doneBytes += Int64(bytes) } }
 
+    /// For work that knows its own totals (blocks acknowledged of blocks to send).
+    public func set(doneBytes: Int64, totalBytes: Int64) {
+        lock.withLock {
+            state.doneBytes = doneBytes
+            state.totalBytes = totalBytes
+        }
+    }
+
     public func finish() { lock.withLock { state.finished = true } }
 }

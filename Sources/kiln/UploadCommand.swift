@@ -117,14 +117,20 @@ struct Upload: AsyncParsableCommand {
                     plan: plan, ebs: ebs, region: session.region, journalPath: journalPath, workers: workers,
                     start: EBSClient.StartRequest(volumeSizeGiB: plan.volumeSizeGiB, description: desc, tags: parsedTags, encrypted: encrypt,
                                                   kmsKeyARN: kmsKeyID, clientToken: ""))
-                let bar = ProgressLine(quiet: quiet, label: "upload")
+                let counter = ProgressCounter()
+                counter.start(phase: "blocks", item: session.region)
+                let display = ProgressDisplay.start(counter, label: "upload", quiet: quiet)
+                defer { display?.stop() }
+                let blockSize = Int64(BlockHasher.ebsBlockSize)
                 let done = try await uploader.run(
-                    progress: { bar.update($0.alreadyAcknowledged + $0.sent, of: $0.total) },
+                    progress: { p in
+                        counter.set(doneBytes: Int64(p.alreadyAcknowledged + p.sent) * blockSize, totalBytes: Int64(p.total) * blockSize)
+                    },
                     warn: { Console.warning($0) },
                     onSnapshot: { id, resumed in
                         Console.progress(resumed ? "resuming snapshot \(id) in \(session.region)" : "started snapshot \(id) in \(session.region)", quiet: quiet)
                     })
-                bar.finish()
+                display?.stop()
                 result = done
                 snapshotID = done.snapshotId
                 manifest.snapshotId = snapshotID
@@ -201,46 +207,5 @@ final class RetryLog: @unchecked Sendable {
         lock.unlock()
         guard !quiet, n <= 20 || n % 100 == 0 else { return }
         Console.progress("retry \(n): \(error) (again in \(String(format: "%.1f", wait)) s)", quiet: false)
-    }
-}
-
-/// A progress bar when stderr is a terminal; otherwise a plain line at each 10 %.
-final class ProgressLine: @unchecked Sendable {
-    let quiet: Bool
-    let label: String
-    let terminal = isatty(2) == 1
-    let lock = NSLock()
-    var lastDecile = -1
-    var lastDraw = Date.distantPast
-    var drawn = false
-
-    init(quiet: Bool, label: String) {
-        self.quiet = quiet
-        self.label = label
-    }
-
-    func update(_ done: Int, of total: Int) {
-        guard !quiet, total > 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let percent = done * 100 / total
-        if terminal {
-            guard Date().timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
-            lastDraw = Date()
-            let width = 30
-            let filled = done * width / total
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(done)/\(total) blocks".utf8))
-            drawn = true
-        } else if percent / 10 > lastDecile {
-            lastDecile = percent / 10
-            FileHandle.standardError.write(Data("\(label): \(done)/\(total) blocks (\(percent)%)\n".utf8))
-        }
-    }
-
-    func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
