@@ -16,6 +16,8 @@ final class ProgressDisplay: @unchecked Sendable {
     private let timer: DispatchSourceTimer
     private var lastLine = Date.distantPast
     private var lastPhase = ""
+    private var lastPrintedDone: Int64 = -1
+    private var stopped = false
 
     private var drawn = false
     private let lock = NSLock()
@@ -47,10 +49,18 @@ final class ProgressDisplay: @unchecked Sendable {
         timer.setEventHandler { [weak self] in self?.tick() }
     }
 
-    /// Stops and clears the bar (a CI log keeps its lines).
+    /// Stops and clears the bar. A CI log keeps its lines and gets the phase's final figures if its last line
+    /// did not show them (a phase shorter than the interval would otherwise show none).
     func stop() {
         timer.cancel()
         clear()
+        lock.lock()
+        defer { lock.unlock() }
+        guard style == .lines, !stopped else { return }
+        stopped = true
+        let s = counter.snapshot
+        guard !s.phase.isEmpty, s.totalBytes > 0, s.doneBytes != lastPrintedDone || s.phase != lastPhase else { return }
+        write("kiln: \(label): " + Self.figures(s, elapsed: Self.elapsed(s)) + "\n")
     }
 
     /// Clears the bar so that a message can be printed (the next tick draws it again).
@@ -66,8 +76,7 @@ final class ProgressDisplay: @unchecked Sendable {
         defer { lock.unlock() }
         let s = counter.snapshot
         guard !s.finished, !s.phase.isEmpty else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        let elapsed = Double(now > s.phaseStartedNanoseconds ? now - s.phaseStartedNanoseconds : 0) / 1e9
+        let elapsed = Self.elapsed(s)
         switch style {
         case .bar:
             write("\r\u{1B}[K" + Self.bar(s, elapsed: elapsed, label: label, width: Self.terminalWidth()))
@@ -77,8 +86,15 @@ final class ProgressDisplay: @unchecked Sendable {
             guard s.phase != lastPhase || Date().timeIntervalSince(lastLine) >= Self.lineInterval else { return }
             lastPhase = s.phase
             lastLine = Date()
+            lastPrintedDone = s.doneBytes
             write("kiln: \(label): " + Self.figures(s, elapsed: elapsed) + "\n")
         }
+    }
+
+    /// Seconds since the snapshot's phase started.
+    static func elapsed(_ s: ProgressCounter.Snapshot) -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return Double(now > s.phaseStartedNanoseconds ? now - s.phaseStartedNanoseconds : 0) / 1e9
     }
 
     /// `layers  42% 120.0 MB of 285.2 MB, 61.3 MB/s, ETA 3 s  app:v1 layer 2/3`
