@@ -31,11 +31,13 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
 
     /// The path cleaned the way OCI consumers compare paths: no leading `./` or `/`, no trailing `/`, no `.`
     /// components. `..` is kept.
-    public var normalized: BytePath {
+    public var normalized: BytePath { Self.joined(components) }
+
+    /// `components` joined with single slashes.
+    static func joined<C: Collection>(_ components: C) -> BytePath where C.Element == ArraySlice<UInt8> {
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
         for c in components {
-            if !out.isEmpty { out.append(Self.slash) }
+            if !out.isEmpty { out.append(slash) }
             out.append(contentsOf: c)
         }
         return BytePath(out)
@@ -53,13 +55,7 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
                 kept.append(c)
             }
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        for c in kept {
-            if !out.isEmpty { out.append(Self.slash) }
-            out.append(contentsOf: c)
-        }
-        return BytePath(out)
+        return Self.joined(kept)
     }
 
     /// The last component (empty for the root).
@@ -67,14 +63,7 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
 
     /// Everything before the last component, normalized (empty for top-level names and the root).
     public var parent: BytePath {
-        let cs = components
-        guard cs.count > 1 else { return BytePath([]) }
-        var out: [UInt8] = []
-        for c in cs.dropLast() {
-            if !out.isEmpty { out.append(Self.slash) }
-            out.append(contentsOf: c)
-        }
-        return BytePath(out)
+        Self.joined(components.dropLast())
     }
 
     /// `self/component` (just `component` when `self` is empty).

@@ -65,12 +65,7 @@ struct ExampleTests {
         try #require(BakeManifestTests.hasJSONSchema, "python3-jsonschema is needed (apt-get install python3-jsonschema)")
         do {
             for (schema, file) in [("upload", "upload.json"), ("verify-snapshot", "verify-snapshot.json")] {
-                let check = try run("python3", ["-c", """
-                    import json, sys, jsonschema
-                    schema = json.load(open(sys.argv[1]))
-                    jsonschema.Draft202012Validator.check_schema(schema)
-                    jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
-                    """, KilnPackage.root + "/docs/schemas/\(schema).schema.json", out + "/" + file])
+                let check = try validateJSON(schema: KilnPackage.root + "/docs/schemas/\(schema).schema.json", document: out + "/" + file)
                 #expect(check.status == 0, "\(schema): \(check.stderr.suffix(2000))")
             }
         }

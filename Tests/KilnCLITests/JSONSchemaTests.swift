@@ -61,12 +61,7 @@ import Testing
         #expect(r.status == c.status, "\(c.name): exit \(r.status): \(r.stderr)")
         let output = Self.work + "/\(c.name.replacingOccurrences(of: " ", with: "-")).json"
         try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: output))
-        let check = try run("python3", ["-c", """
-            import json, sys, jsonschema
-            schema = json.load(open(sys.argv[1]))
-            jsonschema.Draft202012Validator.check_schema(schema)
-            jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
-            """, packageRoot + "/docs/schemas/\(c.schema).schema.json", output])
+        let check = try validateJSON(schema: packageRoot + "/docs/schemas/\(c.schema).schema.json", document: output)
         #expect(check.status == 0, "\(c.name): \(check.stderr.suffix(2000))")
         // The text output of the same command exits the same way.
         let text = try run(kilnBinary, arguments.filter { $0 != "--json" }.map { $0.hasSuffix("/fresh") ? $0 + "-text" : $0 }

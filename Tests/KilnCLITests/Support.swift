@@ -15,6 +15,17 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil, enviro
 }
 
 func kiln(_ arguments: String...) throws -> ProcessResult { try run(kilnBinary, arguments) }
+
+/// Checks `document` against the JSON Schema at `schema` with python3-jsonschema (an independent validator):
+/// the schema itself must be valid 2020-12, and the document must fit it. Returns the validator's run.
+func validateJSON(schema: String, document: String) throws -> ProcessResult {
+    try run("python3", ["-c", """
+        import json, sys, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+        """, schema, document])
+}
 func kiln(_ arguments: [String]) throws -> ProcessResult { try run(kilnBinary, arguments) }
 
 /// Copies an OCI layout and edits it the way an attacker or a broken tool would, keeping the edits consistent
