@@ -19,12 +19,14 @@ let package = Package(
         .library(name: "KilnContainerd", targets: ["KilnContainerd"]),
         .library(name: "KilnAWS", targets: ["KilnAWS"]),
         .library(name: "KilnEBS", targets: ["KilnEBS"]),
+        .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System libraries, found through pkg-config. Nothing else lives in these targets.
@@ -59,11 +61,18 @@ let package = Package(
         ),
         // The resumable uploader and its journal, and the snapshot check against a manifest.
         .target(name: "KilnEBS", dependencies: ["KilnCore", "KilnDigest", "KilnManifest", "KilnAWS"]),
+        // The OCI distribution client: references, credentials and tokens, TLS, retries, streamed blobs, the cache.
+        .target(
+            name: "KilnRegistry",
+            dependencies: ["KilnCore", "KilnDigest", "KilnOCI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnCore", "KilnDigest", "KilnOCI", "KilnLayer", "KilnDisk", "KilnPlan", "KilnManifest",
-                "KilnVolume", "KilnContainerd", "KilnAWS", "KilnEBS",
+                "KilnVolume", "KilnContainerd", "KilnAWS", "KilnEBS", "KilnRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +92,7 @@ let package = Package(
         .testTarget(name: "KilnContainerdTests", dependencies: ["KilnContainerd", "KilnBolt", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
+        .testTarget(name: "KilnRegistryTests", dependencies: ["KilnRegistry", "KilnOCI", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnAWSTests", dependencies: ["KilnAWS", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).

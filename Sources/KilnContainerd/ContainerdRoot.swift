@@ -138,7 +138,7 @@ public struct ContainerdRoot: Sendable {
                 var labels = sources
                 labels["containerd.io/uncompressed"] = layer.diffID.description
                 addBlob(Blob(digest: layer.descriptor.digest, size: layer.descriptor.size, labels: labels, bytes: nil,
-                             location: try image.store.locate(layer.descriptor.digest)))
+                             location: try image.store.locate(layer.descriptor)))
             }
             let chainID = chain[i]
             if snapshots[chainID] == nil {

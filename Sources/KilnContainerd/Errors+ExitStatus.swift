@@ -4,10 +4,6 @@ extension ContainerdInventory.Error: KilnError {
     public var exitStatus: ExitStatus { .input }
 }
 
-extension ImageName.Error: KilnError {
-    public var exitStatus: ExitStatus { .input }
-}
-
 extension ContainerdRoot.Error: KilnError {
     public var exitStatus: ExitStatus { .input }
 }

@@ -45,7 +45,7 @@ public enum ImageVerifier {
             for layer in image.layers {
                 let key = "\(image.store.displayName)|\(layer.descriptor.digest)|\(layer.compression)"
                 do {
-                    if let location = try image.store.locate(layer.descriptor.digest) {
+                    if let location = try image.store.locate(layer.descriptor) {
                         if seen.insert(key).inserted { jobs_.append(Job(key: key, location: location, compression: layer.compression)) }
                         imageKeys.append(key)
                     } else {

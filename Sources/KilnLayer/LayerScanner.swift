@@ -108,7 +108,7 @@ public enum LayerScanner {
         storedSink: StoredBytesSink? = nil,
         consumer: ((TarEntry, EntryContent) throws -> Void)? = nil
     ) throws -> LayerReport {
-        let stream = LayerStream(reader: try RangeReader(location), compression: compression, uncompressedLimit: uncompressedLimit,
+        let stream = LayerStream(reader: try location.open(), compression: compression, uncompressedLimit: uncompressedLimit,
                                  storedSink: storedSink)
         defer { stream.close() }
         var entryCount = 0

@@ -51,7 +51,7 @@ final class LayerStream: @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let poolSize = 4
 
-    init(reader: RangeReader, compression: Compression, uncompressedLimit: Int64 = .max, storedSink: StoredBytesSink? = nil) {
+    init(reader: any BlobReader, compression: Compression, uncompressedLimit: Int64 = .max, storedSink: StoredBytesSink? = nil) {
         self.source = StoredReadAhead(reader: reader, sink: storedSink)
         self.compression = compression
         self.uncompressedLimit = uncompressedLimit

@@ -22,7 +22,7 @@ final class StoredReadAhead: @unchecked Sendable {
     /// sha256 of every stored byte read so far; final once ``read(into:)`` has returned 0.
     let hasher = SHA256Hasher()
 
-    private let reader: RangeReader
+    private let reader: any BlobReader
     private let sink: StoredBytesSink?
     private let free = BlockingQueue<UnsafeMutableRawBufferPointer>()
     /// Filled buffers with their byte counts; `nil` ends the stream (after the last byte or an error).
@@ -41,7 +41,7 @@ final class StoredReadAhead: @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let poolSize = 4
 
-    init(reader: RangeReader, sink: StoredBytesSink?) {
+    init(reader: any BlobReader, sink: StoredBytesSink?) {
         self.reader = reader
         self.sink = sink
         for _ in 0..<Self.poolSize {
@@ -114,7 +114,10 @@ final class StoredReadAhead: @unchecked Sendable {
     }
 
     private func readAll() {
-        defer { filled.push(nil) }
+        defer {
+            reader.finish()
+            filled.push(nil)
+        }
         do {
             while !cancelled.isSet {
                 let b = free.pop()

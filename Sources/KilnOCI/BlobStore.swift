@@ -1,8 +1,9 @@
 import Foundation
 import KilnDigest
 
-/// Where a blob's bytes live: a byte range of a file (a whole file for layouts, a member of a tar for archives).
-public struct BlobLocation: Sendable, Hashable {
+/// Where a blob's bytes live: a byte range of a file (a whole file for layouts, a member of a tar for archives),
+/// or a remote blob fetched as it is read (a registry).
+public struct BlobLocation: Sendable {
     /// The file holding the bytes.
     public var path: String
     /// Offset of the first byte within `path`.
@@ -12,12 +13,62 @@ public struct BlobLocation: Sendable, Hashable {
     /// How to name this blob to a user, e.g. `fixtures/x/blobs/sha256/ab..` or `image.tar:blobs/sha256/ab..`.
     public var displayName: String
 
+    /// When set, the bytes come from here (`path` and `offset` are then unused).
+    public var remote: (any RemoteBlob)?
+
     public init(path: String, offset: Int64, length: Int64, displayName: String) {
         self.path = path
         self.offset = offset
         self.length = length
         self.displayName = displayName
+        self.remote = nil
     }
+
+    /// A blob of `length` bytes fetched from `remote` when opened.
+    public init(remote: any RemoteBlob, length: Int64, displayName: String) {
+        self.path = ""
+        self.offset = 0
+        self.length = length
+        self.displayName = displayName
+        self.remote = remote
+    }
+
+    /// Opens the bytes for one sequential read.
+    public func open() throws -> any BlobReader {
+        if let remote { return try remote.open() }
+        return try RangeReader(self)
+    }
+}
+
+/// Reads a blob's bytes once, in order.
+public protocol BlobReader: AnyObject {
+    /// Reads up to `buffer.count` bytes; returns 0 at the end of the blob. Blocks until bytes are there.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Called when the reader will not be read further (at the end, or abandoned part way).
+    func finish()
+}
+
+extension BlobReader {
+    public func finish() {}
+
+    /// Reads everything left into memory, refusing more than `limit` bytes (for small JSON documents).
+    public func readAll(limit: Int64, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { break }
+            out += chunk[0..<n]
+            if Int64(out.count) > limit { throw BlobError.tooLarge(what, size: Int64(out.count), limit: limit) }
+        }
+        finish()
+        return out
+    }
+}
+
+/// A blob kiln does not hold as a file: fetched, from the start, each time it is opened.
+public protocol RemoteBlob: Sendable {
+    func open() throws -> any BlobReader
 }
 
 /// Content-addressed blobs of one source (an image layout directory or an archive).
@@ -26,6 +77,15 @@ public protocol BlobStore: Sendable {
     var displayName: String { get }
     /// The location of a blob, or nil when the store does not have it.
     func locate(_ digest: Digest) throws -> BlobLocation?
+    /// The location of the blob a descriptor names (a registry needs its media type and size to fetch it).
+    func locate(_ descriptor: Descriptor) throws -> BlobLocation?
+    /// Tells the store which blobs are about to be read, in order (a registry starts fetching ahead).
+    func willRead(_ descriptors: [Descriptor])
+}
+
+extension BlobStore {
+    public func locate(_ descriptor: Descriptor) throws -> BlobLocation? { try locate(descriptor.digest) }
+    public func willRead(_ descriptors: [Descriptor]) {}
 }
 
 /// Errors reading blobs and source containers.
@@ -52,7 +112,7 @@ public enum BlobError: Swift.Error, CustomStringConvertible {
 }
 
 /// Reads a byte range of a file sequentially with `pread`, so many readers can share nothing.
-public final class RangeReader {
+public final class RangeReader: BlobReader {
     private let fd: Int32
     private var position: Int64
     private let end: Int64
@@ -164,5 +224,27 @@ public struct OverlayBlobStore: BlobStore {
     public func locate(_ digest: Digest) throws -> BlobLocation? {
         if let l = try extra.locate(digest) { return l }
         return try base.locate(digest)
+    }
+
+    public func locate(_ descriptor: Descriptor) throws -> BlobLocation? {
+        if let l = try extra.locate(descriptor.digest) { return l }
+        return try base.locate(descriptor)
+    }
+
+    public func willRead(_ descriptors: [Descriptor]) { base.willRead(descriptors) }
+}
+
+extension BlobLocation: Hashable {
+    // Two locations are the same when they name the same bytes the same way; a remote blob is known by its name.
+    public static func == (a: BlobLocation, b: BlobLocation) -> Bool {
+        a.path == b.path && a.offset == b.offset && a.length == b.length && a.displayName == b.displayName
+            && (a.remote == nil) == (b.remote == nil)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(offset)
+        hasher.combine(length)
+        hasher.combine(displayName)
     }
 }

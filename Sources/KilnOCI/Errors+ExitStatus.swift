@@ -27,3 +27,7 @@ extension ImageSource.Error: KilnError {
 extension SourceReader.Error: KilnError {
     public var exitStatus: ExitStatus { .input }
 }
+
+extension ImageName.Error: KilnError {
+    public var exitStatus: ExitStatus { .input }
+}

@@ -1,12 +1,15 @@
 import Foundation
 
 /// Where images come from, written the way skopeo users write it:
-/// `oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO:TAG]`, or a bare path.
+/// `oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO:TAG]`, `docker://HOST/REPO:TAG` or
+/// `docker://HOST/REPO@sha256:...` (a registry), or a bare path.
 public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Codable {
         case ociLayout = "oci"
         case ociArchive = "oci-archive"
         case dockerArchive = "docker-archive"
+        /// A registry: `path` is the normalised image reference (``ImageName``).
+        case registry = "docker"
     }
 
     public var kind: Kind
@@ -25,7 +28,7 @@ public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
             switch self {
             case .empty: return "empty image source"
             case .unknownTransport(let t):
-                return "unknown source transport '\(t):' (use oci:, oci-archive: or docker-archive:, or a plain path)"
+                return "unknown source transport '\(t):' (use docker://, oci:, oci-archive: or docker-archive:, or a plain path)"
             case .notFound(let p): return "\(p): no such file or directory"
             case .notALayout(let p): return "\(p) is a directory but not an OCI image layout (no oci-layout or index.json in it)"
             case .undetectable(let p):
@@ -43,6 +46,11 @@ public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
     /// Parses a source string; bare paths are detected by looking at the file system.
     public init(parsing text: String) throws {
         guard !text.isEmpty else { throw Error.empty }
+        if text.hasPrefix("docker://") {
+            let name = try ImageName(parsing: String(text.dropFirst("docker://".count)))
+            self.init(kind: .registry, path: name.description)
+            return
+        }
         for kind in [Kind.ociArchive, .dockerArchive, .ociLayout] where text.hasPrefix(kind.rawValue + ":") {
             let rest = String(text.dropFirst(kind.rawValue.count + 1))
             // The path ends at the first colon; everything after is the reference (which may hold colons).
@@ -56,7 +64,7 @@ public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
         }
         if let colon = text.firstIndex(of: ":"), !FileManager.default.fileExists(atPath: text) {
             let transport = String(text[..<colon])
-            if !transport.contains("/"), ["docker", "containers-storage", "dir", "docker-daemon"].contains(transport) {
+            if !transport.contains("/"), ["docker", "containers-storage", "dir", "docker-daemon", "http", "https"].contains(transport) {
                 throw Error.unknownTransport(transport)
             }
         }
@@ -85,7 +93,13 @@ public struct ImageSource: Sendable, Hashable, CustomStringConvertible {
         throw Error.undetectable(path)
     }
 
+    /// The image reference of a registry source.
+    public var imageName: ImageName? {
+        kind == .registry ? try? ImageName(parsing: path) : nil
+    }
+
     public var description: String {
+        if kind == .registry { return "docker://" + path }
         if let reference { return "\(kind.rawValue):\(path):\(reference)" }
         return "\(kind.rawValue):\(path)"
     }

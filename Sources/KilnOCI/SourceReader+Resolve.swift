@@ -123,12 +123,12 @@ extension SourceReader {
 
     /// Reads a JSON blob and checks its size and digest; nil (with a problem recorded) when it is missing.
     func readJSON(_ descriptor: Descriptor, image: String, subject: String, problems: inout [Problem]) throws -> [UInt8]? {
-        guard let location = try store.locate(descriptor.digest) else {
+        guard let location = try store.locate(descriptor) else {
             problems.append(Problem(image: image, subject: subject, digest: descriptor.digest.description,
                                     message: "blob is missing from \(store.displayName)"))
             return nil
         }
-        let bytes = try RangeReader(location).readAll(limit: Self.jsonLimit)
+        let bytes = try location.open().readAll(limit: Self.jsonLimit, what: location.displayName)
         if Int64(bytes.count) != descriptor.size {
             problems.append(Problem(image: image, subject: subject, digest: descriptor.digest.description,
                                     message: "size mismatch", expected: "\(descriptor.size)", actual: "\(bytes.count)"))

@@ -1,6 +1,12 @@
 import Foundation
 import KilnDigest
 
+/// Opens registry sources (`docker://`): resolves the reference to a manifest descriptor and gives a store that
+/// fetches blobs as they are read. Implemented outside this module, by the registry client.
+public protocol RemoteImageOpener: Sendable {
+    func open(_ source: ImageSource) throws -> SourceReader.RemoteImage
+}
+
 /// Reads an image source and resolves the images it holds to platform-specific manifests and configs.
 ///
 /// Input that kiln cannot interpret (no index, malformed JSON, unknown media types, a tag that is not there)
@@ -10,6 +16,20 @@ public struct SourceReader: Sendable {
     public let source: ImageSource
     let store: any BlobStore
     let entries: [Entry]
+
+    /// Names the store a registry source gives (the registry's blobs, fetched as they are read), the manifest
+    /// descriptor it resolved, and the names the image takes.
+    public struct RemoteImage: Sendable {
+        public var store: any BlobStore
+        public var descriptor: Descriptor
+        public var names: [String]
+
+        public init(store: any BlobStore, descriptor: Descriptor, names: [String]) {
+            self.store = store
+            self.descriptor = descriptor
+            self.names = names
+        }
+    }
 
     /// JSON documents larger than this are refused (manifests and configs are kilobytes).
     public static let jsonLimit: Int64 = 8 << 20
@@ -36,6 +56,7 @@ public struct SourceReader: Sendable {
         case noImages(String)
         case platformNotFound(String, platform: Platform, available: [Platform])
         case invalidDocument(String, detail: String)
+        case registryUnsupported(String)
 
         public var description: String {
             switch self {
@@ -49,14 +70,22 @@ public struct SourceReader: Sendable {
             case .platformNotFound(let name, let p, let available):
                 return "\(name): no manifest for platform \(p) (available: \(available.map(\.description).joined(separator: ", ")))"
             case .invalidDocument(let what, let detail): return "\(what): \(detail)"
+            case .registryUnsupported(let s): return "\(s): this command cannot read registry sources"
             }
         }
     }
 
     /// Opens a source: reads its index (or `manifest.json`) and selects the images its reference names.
-    public init(_ source: ImageSource) throws {
+    ///
+    /// A registry source needs `remote`, which fetches its manifest; every other kind is read from files.
+    public init(_ source: ImageSource, remote: (any RemoteImageOpener)? = nil) throws {
         self.source = source
         switch source.kind {
+        case .registry:
+            guard let remote else { throw Error.registryUnsupported(source.description) }
+            let opened = try remote.open(source)
+            self.store = opened.store
+            self.entries = [Entry(names: opened.names, descriptor: opened.descriptor, legacy: nil)]
         case .ociLayout:
             let root = source.path
             guard FileManager.default.fileExists(atPath: root + "/index.json") else {

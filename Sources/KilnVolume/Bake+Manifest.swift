@@ -60,11 +60,12 @@ extension Bake {
         let fs = result.filesystem
         let blockSize = UInt64(fs.blockSize)
         var map = FileMapInput()
-        // Snapshot directories name the layer they hold.
+        // Snapshot directories name the layer they hold, by the name the image has on the volume (the same
+        // whether it came from a registry or a layout).
         var layerOfSnapshot: [String: String] = [:]
         for b in result.images {
             for (i, id) in b.snapshotIDs.enumerated() where id > 0 && layerOfSnapshot[String(id)] == nil {
-                layerOfSnapshot[String(id)] = "\(b.image.displayName) layer \(i) \(b.image.layers[i].descriptor.digest)"
+                layerOfSnapshot[String(id)] = "\(b.names.first ?? b.image.displayName) layer \(i) \(b.image.layers[i].descriptor.digest)"
             }
         }
         let snapshotsPrefix = "/\(Self.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/"
@@ -80,7 +81,7 @@ extension Bake {
                 let id = normalized.dropFirst(snapshotsPrefix.count).split(separator: "/").first.map(String.init) ?? ""
                 layer = layerOfSnapshot[id]
             } else if recipe.layout == .rootfs, let only = result.images.first {
-                layer = only.image.displayName
+                layer = only.names.first ?? only.image.displayName
             }
             map.addFile(path: normalized, layer: layer, ranges: ranges)
         }

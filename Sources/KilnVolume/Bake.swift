@@ -37,6 +37,8 @@ public struct Bake {
     public var progress: (@Sendable (String) -> Void)?
     /// Filled as the bake goes (phase, layer, stored bytes read), for a display to read whenever it likes.
     public var counter: ProgressCounter?
+    /// Opens registry (`docker://`) sources; without it a recipe naming one is refused.
+    public var remote: (any RemoteImageOpener)?
     /// Told what is sound but worth a word (duplicate paths in a layer: the last wins).
     public var warn: (@Sendable (String) -> Void)?
 
@@ -208,7 +210,7 @@ public struct Bake {
             let resolution: Resolution
             do {
                 let source = try recipe.source(of: item)
-                resolution = try SourceReader(source).resolve(platforms: recipe.platforms)
+                resolution = try SourceReader(source, remote: remote).resolve(platforms: recipe.platforms)
             } catch {
                 throw .failed("images[\(i)] \(item.source)", error)
             }
@@ -250,6 +252,7 @@ public struct Bake {
     /// `rootfs`: the one image's layers applied in order onto one tree.
     func unpackFlattened(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer) throws(Error) -> [BakedImage] {
         var baked: [BakedImage] = []
+        for (image, _) in images { image.store.willRead(image.layers.map(\.descriptor)) }
         for (image, names) in images {
             let applier = LayerApplier(writer: writer, root: .root, mode: .flatten, budget: budget)
             var reports: [LayerReport] = []
@@ -281,6 +284,16 @@ public struct Bake {
         var sourceOf: [Digest: (Int, Int)] = [:]
         for (i, (image, _)) in images.enumerated() {
             for (j, chainID) in image.chainIDs.enumerated() where sourceOf[chainID] == nil { sourceOf[chainID] = (i, j) }
+        }
+        // Stores that fetch (registries) start on the layers in the order they are read: snapshots first, then the
+        // layers only checked.
+        var readOrder: [(Int, Int)] = model.orderedSnapshots.compactMap { sourceOf[$0.chainID] }
+        var inOrder = Set(readOrder.map { "\($0.0)/\($0.1)" })
+        for (i, (image, _)) in images.enumerated() {
+            for j in image.layers.indices where inOrder.insert("\(i)/\(j)").inserted { readOrder.append((i, j)) }
+        }
+        for (i, (image, _)) in images.enumerated() {
+            image.store.willRead(readOrder.filter { $0.0 == i }.map { image.layers[$0.1].descriptor })
         }
         var entries = 0
         var fsOfSnapshot: [Digest: EXT4.NodeID] = [:]
@@ -349,7 +362,7 @@ public struct Bake {
         let name = image.displayName
         let what = "\(name): layer \(layer.index) \(layer.descriptor.digest)"
         let location: BlobLocation?
-        do { location = try image.store.locate(layer.descriptor.digest) } catch { throw .failed(what, error) }
+        do { location = try image.store.locate(layer.descriptor) } catch { throw .failed(what, error) }
         guard let location else {
             throw .verification([Problem(image: name, subject: "layer \(layer.index)", digest: layer.descriptor.digest.description,
                                          message: "blob is missing from \(image.store.displayName)")])

@@ -8,7 +8,7 @@ import Yams
 extension Recipe {
     /// Every key a recipe may hold, by section; the reader refuses any other.
     enum Keys {
-        static let top = ["name", "platform", "platforms", "images", "volume", "manifest", "plan"]
+        static let top = ["name", "platform", "platforms", "images", "cache", "volume", "manifest", "plan"]
         static let image = ["source", "names"]
         static let volume = ["layout", "size", "keepLayerBlobs", "namespace"]
         static let manifest = ["fileDigest"]
@@ -96,6 +96,11 @@ extension Recipe {
         }
         do { try plan.validate() } catch { throw .plan(error) }
         self.plan = plan
+        if let node = top["cache"] {
+            let value = try node.string()
+            guard !value.isEmpty else { throw .invalid(file: path, key: node.key, "is empty") }
+            cache = value.hasPrefix("/") ? value : directory.appendingPathComponent(value).path
+        }
     }
 }
 

@@ -54,6 +54,9 @@ public struct Recipe: Sendable {
     /// It is sequential and can only start once the image is complete, so on a large image it is the longest
     /// part of a bake's hashing; the block digests identify the content without it.
     public var fileDigest = true
+    /// `cache:`: an OCI layout keeping the blobs fetched from registries (`--cache` overrides it), resolved
+    /// against the recipe's directory.
+    public var cache: String?
     /// Defaults for `kiln plan` (the `plan:` section), paths already resolved against the recipe's directory.
     public var plan = PlanOptions()
     /// sha256 of the recipe file as written (nil for recipes built from command-line options).
@@ -156,7 +159,7 @@ extension Recipe {
     public func source(of image: Image) throws -> ImageSource {
         let fm = FileManager.default
         let text = image.source
-        if let base = baseDirectory, let parsed = try? ImageSource(parsing: text),
+        if let base = baseDirectory, let parsed = try? ImageSource(parsing: text), parsed.kind != .registry,
            !parsed.path.hasPrefix("/"), !fm.fileExists(atPath: parsed.path), fm.fileExists(atPath: base + "/" + parsed.path) {
             return ImageSource(kind: parsed.kind, path: base + "/" + parsed.path, reference: parsed.reference)
         }

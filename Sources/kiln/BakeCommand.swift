@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnCore
 import KilnOCI
+import KilnRegistry
 import KilnPlan
 import KilnVolume
 
@@ -55,6 +56,7 @@ struct Bake: AsyncParsableCommand {
     var fileDigest: Bool?
 
     @OptionGroup var report: ReportOptions
+    @OptionGroup(title: "Registry sources (docker://)") var registry: RegistryCLIOptions
 
     func makeRecipe() throws -> Recipe {
         var recipe: Recipe
@@ -102,6 +104,9 @@ struct Bake: AsyncParsableCommand {
         }
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
+        if recipe.images.contains(where: { $0.source.hasPrefix("docker://") }) {
+            bake.remote = try registry.opener(recipeCache: recipe.cache)
+        }
         let counter = ProgressCounter()
         bake.counter = counter
         let display = ProgressDisplay.start(counter, label: "bake", quiet: quiet)

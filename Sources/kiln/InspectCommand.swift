@@ -3,6 +3,7 @@ import Foundation
 import KilnDigest
 import KilnLayer
 import KilnOCI
+import KilnRegistry
 
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,7 @@ struct Inspect: AsyncParsableCommand {
 
     @OptionGroup var platformOptions: PlatformOptions
     @OptionGroup var report: ReportOptions
+    @OptionGroup(title: "Registry sources (docker://)") var registry: RegistryCLIOptions
 
     @Flag(name: .long, help: "For a manifest or disk image: list every written block with its sha256.")
     var blocks = false
@@ -34,7 +36,9 @@ struct Inspect: AsyncParsableCommand {
         if let volume = VolumeInput.detect(source) {
             return try InspectVolume(input: volume, blocks: blocks, files: files, report: report).run()
         }
-        let resolution = try SourceLoader.resolve(source, platforms: try platformOptions.platforms(), allPlatforms: platformOptions.allPlatforms)
+        let remote = source.hasPrefix("docker://") ? try registry.opener() : nil
+        let resolution = try SourceLoader.resolve(source, platforms: try platformOptions.platforms(), allPlatforms: platformOptions.allPlatforms,
+                                                  remote: remote)
         let results = ImageVerifier.verify(resolution.images, resolutionProblems: resolution.problems)
         let model = InspectReport(results, problems: resolution.problems)
         if report.json {

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import KilnOCI
+import KilnRegistry
 
 /// Platform selection shared by commands that read image sources.
 struct PlatformOptions: ParsableArguments {
@@ -17,12 +19,37 @@ struct PlatformOptions: ParsableArguments {
     }
 }
 
+/// How `docker://` sources are reached: credentials, TLS and the blob cache (skopeo's option names).
+struct RegistryCLIOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Registry credentials file (containers auth.json or docker config.json format; default: REGISTRY_AUTH_FILE, then containers' auth.json, then ~/.docker/config.json).", valueName: "file"))
+    var authfile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Directory of CA certificates (*.crt) and a client certificate (*.cert, *.key) for registries (default: /etc/containers/certs.d/HOST and /etc/docker/certs.d/HOST).", valueName: "dir"))
+    var certDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Verify registries' TLS certificates and require https (--tls-verify=false accepts any certificate and plain http; loopback registries may always use http).", valueName: "bool"))
+    var tlsVerify: Bool = true
+
+    @Option(name: .long, help: ArgumentHelp("Keep every blob fetched from a registry in this OCI layout, so the next run transfers no blob again.", valueName: "dir"))
+    var cache: String?
+
+    /// The opener of registry sources, `recipeCache` used when `--cache` is not given.
+    func opener(recipeCache: String? = nil) throws -> RegistryImageOpener {
+        var options = RegistryOptions()
+        options.authFile = authfile
+        options.certDirectory = certDir
+        options.tlsVerify = tlsVerify
+        options.cacheDirectory = cache ?? recipeCache
+        return try RegistryImageOpener(options: options)
+    }
+}
+
 /// Opens and resolves sources; a failure names the source and keeps its exit status.
 enum SourceLoader {
-    static func resolve(_ text: String, platforms: [Platform], allPlatforms: Bool) throws -> Resolution {
+    static func resolve(_ text: String, platforms: [Platform], allPlatforms: Bool, remote: (any RemoteImageOpener)? = nil) throws -> Resolution {
         do {
             let source = try ImageSource(parsing: text)
-            let reader = try SourceReader(source)
+            let reader = try SourceReader(source, remote: remote)
             return try reader.resolve(platforms: platforms, allPlatforms: allPlatforms)
         } catch let e as BlobError {
             // Blob errors name the blob, not the source it came from.

@@ -4,6 +4,7 @@ import KilnCore
 import KilnDigest
 import KilnLayer
 import KilnOCI
+import KilnRegistry
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +33,7 @@ struct Verify: AsyncParsableCommand {
 
     @OptionGroup var platformOptions: PlatformOptions
     @OptionGroup var report: ReportOptions
+    @OptionGroup(title: "Registry sources (docker://)") var registry: RegistryCLIOptions
 
     @Option(name: .long, help: "Layers (or disk image blocks) verified at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -63,8 +65,9 @@ struct Verify: AsyncParsableCommand {
         let counter = ProgressCounter()
         let display = ProgressDisplay.start(counter, label: "verify", quiet: quiet)
         let lines = display?.style == .lines
+        let remote = sources.contains { $0.hasPrefix("docker://") } ? try registry.opener() : nil
         for text in sources {
-            let resolution = try SourceLoader.resolve(text, platforms: platforms, allPlatforms: platformOptions.allPlatforms)
+            let resolution = try SourceLoader.resolve(text, platforms: platforms, allPlatforms: platformOptions.allPlatforms, remote: remote)
             let names = Set(resolution.images.map(\.displayName))
             orphanProblems += resolution.problems.filter { !names.contains($0.image) }
             counter.setItem(text)

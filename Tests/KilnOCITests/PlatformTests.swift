@@ -35,7 +35,9 @@ func malformedPlatformsAreRejected(text: String) {
     #expect(b.kind == .dockerArchive && b.path == "x.tar" && b.reference == "example.com/app:v1")
     let c = try ImageSource(parsing: "oci-archive:/tmp/a.tar")
     #expect(c.kind == .ociArchive && c.path == "/tmp/a.tar" && c.reference == nil)
-    #expect(throws: ImageSource.Error.self) { try ImageSource(parsing: "docker://busybox") }
+    let d = try ImageSource(parsing: "docker://busybox")
+    #expect(d.kind == .registry && d.path == "docker.io/library/busybox:latest")
+    #expect(throws: ImageSource.Error.self) { try ImageSource(parsing: "containers-storage:busybox") }
     #expect(throws: ImageSource.Error.self) { try ImageSource(parsing: "/definitely/not/here") }
 }
 

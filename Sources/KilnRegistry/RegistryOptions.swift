@@ -1,0 +1,29 @@
+import Foundation
+
+/// How kiln reaches registries: credentials, TLS, the blob cache, and how hard to try.
+public struct RegistryOptions: Sendable {
+    /// `--authfile`; nil: `REGISTRY_AUTH_FILE`, then the standard files.
+    public var authFile: String?
+    /// `--cert-dir`: CAs (`*.crt`) and a client certificate (`*.cert` + `*.key`) for every registry; nil:
+    /// `/etc/containers/certs.d/HOST[:PORT]/` and `/etc/docker/certs.d/HOST[:PORT]/`.
+    public var certDirectory: String?
+    /// `--tls-verify=false`: accept any certificate, and plain HTTP, for every registry. Loopback registries
+    /// may always fall back to plain HTTP.
+    public var tlsVerify: Bool = true
+    /// `--cache DIR`: an OCI layout keeping every blob fetched, so the next bake of the same images transfers
+    /// no blob again.
+    public var cacheDirectory: String?
+    /// Layers fetched at once ahead of the one being unpacked.
+    public var layersInFlight: Int = 4
+    /// Waits between attempts of a request that failed in a way worth retrying (408, 429, 5xx, a reset).
+    public var retryDelays: [Double] = [1, 3, 9]
+    /// Bytes a fetched layer may hold in memory ahead of the unpacking (the rest waits in the connection).
+    public var bufferPerLayer: Int = 16 << 20
+    public var connectTimeout: Double = 30
+    /// The longest a connection may stay silent while a body is read.
+    public var readTimeout: Double = 60
+    /// Where the credential store, helpers and `HOME` come from.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init() {}
+}

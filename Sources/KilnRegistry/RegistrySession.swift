@@ -1,0 +1,226 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// One registry host: how to reach it (https, or plain http where allowed), how it wants to be authenticated,
+/// and the tokens it has issued, one per scope. Every request to it goes through ``send(_:repository:what:)``,
+/// which authenticates, retries what is worth retrying and follows redirects.
+actor RegistrySession {
+    /// `name[:port]` as in the image reference (`docker.io` becomes Docker Hub's API host).
+    nonisolated let host: String
+    nonisolated let apiHost: String
+    let transport: RegistryTransport
+    let credentials: CredentialStore
+    let options: RegistryOptions
+    let tls: TLSConfiguration
+
+    private var base: String?
+    private var challenge: AuthChallenge?
+    private var tokens: [String: (token: String, expires: Date)] = [:]
+    private var found: [String: RegistryCredentials?] = [:]
+
+    init(host: String, transport: RegistryTransport, options: RegistryOptions) throws {
+        self.host = host
+        self.apiHost = CredentialStore.isDockerHub(host) ? "registry-1.docker.io" : host
+        self.transport = transport
+        self.options = options
+        self.credentials = CredentialStore(authFile: options.authFile, environment: options.environment)
+        self.tls = try transport.tlsConfiguration(for: host)
+    }
+
+    /// True for `localhost`, `127.0.0.0/8` and `[::1]`, with any port: plain HTTP is allowed there, as
+    /// containerd and docker allow it.
+    nonisolated var isLoopback: Bool {
+        var name = apiHost
+        if name.hasPrefix("[") { return name.hasPrefix("[::1]") }
+        if let colon = name.lastIndex(of: ":") { name = String(name[..<colon]) }
+        return name == "localhost" || name.hasPrefix("127.")
+    }
+
+    /// `https://host` or, where allowed and https does not answer, `http://host`; found once with `GET /v2/`,
+    /// which also says how the registry authenticates.
+    func baseURL() async throws -> String {
+        if let base { return base }
+        var schemes = ["https"]
+        if isLoopback || !options.tlsVerify { schemes.append("http") }
+        var lastError = ""
+        for scheme in schemes {
+            let url = "\(scheme)://\(apiHost)/v2/"
+            let response: HTTPClientResponse
+            if scheme != schemes.last {
+                // Probing https where plain http may follow: a connection that fails is an answer, not a fault.
+                do {
+                    response = try await transport.execute(RegistryRequest(url: url), tls: tls, deadline: 10).0
+                } catch {
+                    lastError = RegistryTransport.describe(error)
+                    continue
+                }
+            } else {
+                response = try await attempt(RegistryRequest(url: url), what: "the API check (GET /v2/)") { r in
+                    try await self.transport.execute(r, tls: self.tls, deadline: 60).0
+                }
+            }
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            switch response.status.code {
+            case 200..<300:
+                challenge = nil
+            case 401:
+                challenge = response.headers.first(name: "www-authenticate").flatMap(AuthChallenge.init(header:))
+            case 404:
+                throw RegistryError.protocolViolation(host: host, detail: "\(url) answers 404: not an OCI distribution registry (no /v2/ API)")
+            default:
+                throw RegistryError.unavailable(host: host, detail: "\(url) answers HTTP \(response.status.code)")
+            }
+            base = "\(scheme)://\(apiHost)"
+            return "\(scheme)://\(apiHost)"
+        }
+        throw RegistryError.unavailable(host: host, detail: lastError)
+    }
+
+    /// Sends a request for `path` (under `/v2/`) of `repository`, authenticated for pulling it.
+    /// Returns the response with its body unread; statuses other than 401 are the caller's to read.
+    func send(_ path: String, repository: String, headers: [(String, String)] = [], method: HTTPMethod = .GET,
+              what: String, deadline: TimeInterval = 120) async throws -> HTTPClientResponse {
+        let base = try await baseURL()
+        let scope = "repository:\(repository):pull"
+        var renewed = false
+        while true {
+            var request = RegistryRequest(method: method, url: base + "/v2/" + path, headers: headers)
+            if let auth = try await authorization(scope: scope, repository: repository) { request.headers.append(("Authorization", auth)) }
+            let response = try await attempt(request, what: what) { r in
+                try await self.transport.execute(r, tls: self.tls, deadline: deadline).0
+            }
+            guard response.status.code == 401 else { return response }
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            let offered = response.headers.first(name: "www-authenticate").flatMap(AuthChallenge.init(header:))
+            // A token that expired or lacks the scope: ask once more with what the registry says it wants.
+            if !renewed, let offered {
+                renewed = true
+                challenge = offered
+                tokens[offered.scope ?? scope] = nil
+                tokens[scope] = nil
+                continue
+            }
+            let who = try credentialsFor(repository)
+            let detail = who.map { "the registry refused the \($0)" }
+                ?? "the registry wants credentials and none were found (use --authfile, REGISTRY_AUTH_FILE, or `docker login`/`podman login`)"
+            throw RegistryError.unauthorized(host: host, repository: repository, status: 401, detail: detail)
+        }
+    }
+
+    private func credentialsFor(_ repository: String) throws -> RegistryCredentials? {
+        if let known = found[repository] { return known }
+        let c = try credentials.credentials(host: host, repository: repository)
+        found[repository] = c
+        return c
+    }
+
+    /// The Authorization header for `scope`, fetching a token when the registry wants Bearer.
+    private func authorization(scope: String, repository: String) async throws -> String? {
+        guard let challenge else { return nil }
+        switch challenge.scheme {
+        case "basic":
+            return try credentialsFor(repository)?.basicHeader
+        case "bearer":
+            if let t = tokens[scope], t.expires > Date().addingTimeInterval(10) { return "Bearer " + t.token }
+            let token = try await fetchToken(challenge, scope: scope, repository: repository)
+            return "Bearer " + token
+        default:
+            throw RegistryError.protocolViolation(host: host, detail: "unsupported authentication scheme '\(challenge.scheme)'")
+        }
+    }
+
+    struct TokenAnswer: Decodable {
+        var token: String?
+        var access_token: String?
+        var expires_in: Int?
+    }
+
+    private func fetchToken(_ challenge: AuthChallenge, scope: String, repository: String) async throws -> String {
+        guard let realm = challenge.realm, var components = URLComponents(string: realm),
+              components.scheme == "https" || components.scheme == "http" else {
+            throw RegistryError.protocolViolation(host: host, detail: "Bearer challenge without a usable realm")
+        }
+        if components.scheme == "http", !isLoopback, options.tlsVerify, !(components.host.map { $0 == "localhost" || $0.hasPrefix("127.") } ?? false) {
+            throw RegistryError.protocolViolation(host: host, detail: "token realm \(realm) is plain http; credentials are not sent there (use --tls-verify=false to allow)")
+        }
+        let creds = try credentialsFor(repository)
+        var request: RegistryRequest
+        if let creds, creds.isIdentityToken {
+            // An identity token is an OAuth2 refresh token, exchanged with a POST.
+            var form = URLComponents()
+            form.queryItems = [URLQueryItem(name: "grant_type", value: "refresh_token"), URLQueryItem(name: "refresh_token", value: creds.secret),
+                               URLQueryItem(name: "service", value: challenge.service ?? ""), URLQueryItem(name: "scope", value: scope),
+                               URLQueryItem(name: "client_id", value: "kiln")]
+            request = RegistryRequest(method: .POST, url: realm, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                      body: Array((form.percentEncodedQuery ?? "").utf8))
+        } else {
+            var items = components.queryItems ?? []
+            if let service = challenge.service { items.append(URLQueryItem(name: "service", value: service)) }
+            items.append(URLQueryItem(name: "scope", value: scope))
+            components.queryItems = items
+            request = RegistryRequest(url: components.url?.absoluteString ?? realm)
+            if let creds { request.headers.append(("Authorization", creds.basicHeader)) }
+        }
+        let response = try await attempt(request, what: "a token from \(components.host ?? realm)") { r in
+            try await self.transport.execute(r, tls: self.tls, deadline: 60).0
+        }
+        let body = try await Self.collect(response, limit: 1 << 20, host: host)
+        switch response.status.code {
+        case 200..<300: break
+        case 401, 403:
+            let detail = creds.map { "the token server refused the \($0)" }
+                ?? "the token server wants credentials and none were found (use --authfile, REGISTRY_AUTH_FILE, or `docker login`/`podman login`)"
+            throw RegistryError.unauthorized(host: host, repository: repository, status: Int(response.status.code), detail: detail)
+        default:
+            throw RegistryError.unavailable(host: host, detail: "the token server answered HTTP \(response.status.code)")
+        }
+        guard let answer = try? JSONDecoder().decode(TokenAnswer.self, from: Data(body)), let token = answer.token ?? answer.access_token, !token.isEmpty else {
+            throw RegistryError.protocolViolation(host: host, detail: "the token server's answer holds no token")
+        }
+        let lifetime = max(60, answer.expires_in ?? 60)
+        tokens[scope] = (token, Date().addingTimeInterval(TimeInterval(lifetime)))
+        return token
+    }
+
+    /// Sends `request` with retries: 408, 429 and 5xx answers and connection failures are tried again after
+    /// the configured waits (or the answer's `Retry-After`, up to a minute).
+    func attempt(_ request: RegistryRequest, what: String,
+                 _ send: @Sendable (RegistryRequest) async throws -> HTTPClientResponse) async throws -> HTTPClientResponse {
+        var attemptNumber = 0
+        while true {
+            var wait = options.retryDelays[min(attemptNumber, max(0, options.retryDelays.count - 1))]
+            let failure: String
+            do {
+                let response = try await send(request)
+                let code = response.status.code
+                guard code == 408 || code == 429 || (500...599).contains(code) else { return response }
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                if let after = response.headers.first(name: "retry-after").flatMap(Double.init) { wait = min(60, max(0, after)) }
+                failure = "HTTP \(code)"
+            } catch let e as RegistryError {
+                throw e
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                failure = RegistryTransport.describe(error)
+            }
+            attemptNumber += 1
+            guard attemptNumber <= options.retryDelays.count else {
+                throw RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(attemptNumber) attempts)")
+            }
+            try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+        }
+    }
+
+    static func collect(_ response: HTTPClientResponse, limit: Int, host: String) async throws -> [UInt8] {
+        do {
+            var buffer = try await response.body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            throw RegistryError.protocolViolation(host: host, detail: "an answer larger than \(limit) bytes where a small document was expected")
+        }
+    }
+}
