@@ -73,9 +73,8 @@ public final class RegistryClient: @unchecked Sendable {
     }
 
     func fetchManifest(repo: String, reference: String, session: RegistrySession, display: String) async throws -> FetchedManifest {
-        let response = try await session.send("\(repo)/manifests/\(reference)", repository: repo, headers: [("Accept", Self.accept)],
-                                              what: "manifest \(display)")
-        let body = try await RegistrySession.collect(response, limit: Int(SourceReader.jsonLimit), host: session.host)
+        let (response, body) = try await session.document("\(repo)/manifests/\(reference)", repository: repo, headers: [("Accept", Self.accept)],
+                                                          what: "manifest \(display)", limit: Int(SourceReader.jsonLimit))
         switch response.status.code {
         case 200: break
         case 404:
@@ -110,8 +109,8 @@ public final class RegistryClient: @unchecked Sendable {
 
     /// A small blob (an image config), read whole and checked by the caller.
     func documentBlob(_ descriptor: Descriptor, repo: String, session: RegistrySession) async throws -> [UInt8] {
-        let response = try await session.send("\(repo)/blobs/\(descriptor.digest)", repository: repo, what: "blob \(descriptor.digest)")
-        let body = try await RegistrySession.collect(response, limit: Int(SourceReader.jsonLimit), host: session.host)
+        let (response, body) = try await session.document("\(repo)/blobs/\(descriptor.digest)", repository: repo,
+                                                          what: "blob \(descriptor.digest)", limit: Int(SourceReader.jsonLimit))
         switch response.status.code {
         case 200: return body
         case 404:

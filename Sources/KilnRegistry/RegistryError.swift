@@ -18,6 +18,8 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
     case credentials(String, exit: ExitStatus)
     /// A TLS option or certificate directory that cannot be used (exit 2).
     case tls(String)
+    /// The TLS connection failed: an untrusted or wrong certificate, or a server that does not speak TLS (exit 3).
+    case tlsFailed(host: String, detail: String)
     /// The blob cache cannot be written (exit 3).
     case cache(String)
 
@@ -31,6 +33,8 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
         case .protocolViolation(let host, let detail): return "registry \(host): \(detail)"
         case .digestMismatch(let host, let repo, let reference, let expected, let actual):
             return "\(host)/\(repo)@\(reference): manifest digest mismatch (expected \(expected), got \(actual))"
+        case .tlsFailed(let host, let detail):
+            return "registry \(host): TLS failed: \(detail) (give the registry's CA with --cert-dir DIR or in /etc/containers/certs.d/\(host)/, or use --tls-verify=false)"
         case .credentials(let m, _), .tls(let m), .cache(let m): return m
         }
     }
@@ -40,7 +44,7 @@ extension RegistryError: KilnError {
     public var exitStatus: ExitStatus {
         switch self {
         case .unauthorized, .notFound, .tls: return .input
-        case .unavailable, .protocolViolation, .cache: return .environment
+        case .unavailable, .protocolViolation, .cache, .tlsFailed: return .environment
         case .digestMismatch: return .verificationFailed
         case .credentials(_, let exit): return exit
         }

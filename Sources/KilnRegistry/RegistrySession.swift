@@ -46,6 +46,7 @@ actor RegistrySession {
         var schemes = ["https"]
         if isLoopback || !options.tlsVerify { schemes.append("http") }
         var lastError = ""
+        var tlsFailure: String? = nil
         for scheme in schemes {
             let url = "\(scheme)://\(apiHost)/v2/"
             let response: HTTPClientResponse
@@ -55,14 +56,25 @@ actor RegistrySession {
                     response = try await transport.execute(RegistryRequest(url: url), tls: tls, deadline: 10).0
                 } catch {
                     lastError = RegistryTransport.describe(error)
+                    if RegistryTransport.isTLSFailure(error) { tlsFailure = lastError }
                     continue
                 }
             } else {
-                response = try await attempt(RegistryRequest(url: url), what: "the API check (GET /v2/)") { r in
-                    try await self.transport.execute(r, tls: self.tls, deadline: 60).0
+                do {
+                    response = try await attempt(RegistryRequest(url: url), what: "the API check (GET /v2/)") { r in
+                        try await self.transport.execute(r, tls: self.tls, deadline: 60).0
+                    }
+                } catch let e as RegistryError {
+                    // https failed in TLS and plain http does not answer either: the TLS failure says more.
+                    if let tlsFailure { throw RegistryError.tlsFailed(host: host, detail: tlsFailure) }
+                    throw e
                 }
             }
             _ = try? await response.body.collect(upTo: 1 << 20)
+            // Plain http to a server that speaks TLS: the https failure was the real one.
+            if scheme == "http", response.status.code == 400, let tlsFailure {
+                throw RegistryError.tlsFailed(host: host, detail: tlsFailure)
+            }
             switch response.status.code {
             case 200..<300:
                 challenge = nil
@@ -204,6 +216,9 @@ actor RegistrySession {
                 throw e
             } catch is CancellationError {
                 throw CancellationError()
+            } catch where RegistryTransport.isTLSFailure(error) {
+                // A certificate does not get better by asking again.
+                throw RegistryError.tlsFailed(host: host, detail: RegistryTransport.describe(error))
             } catch {
                 failure = RegistryTransport.describe(error)
             }
@@ -212,6 +227,32 @@ actor RegistrySession {
                 throw RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(attemptNumber) attempts)")
             }
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+        }
+    }
+
+    /// Sends a request for a small document (a manifest, an image config, an error) and reads its body whole.
+    /// A body cut short (a reset, a truncated answer) is asked for again, with the same waits as a failed
+    /// request: such documents are not resumed, they are small.
+    func document(_ path: String, repository: String, headers: [(String, String)] = [], what: String,
+                  limit: Int) async throws -> (response: HTTPClientResponse, body: [UInt8]) {
+        var failures = 0
+        while true {
+            let response = try await send(path, repository: repository, headers: headers, what: what)
+            let failure: String
+            do {
+                return (response, try await Self.collect(response, limit: limit, host: host))
+            } catch let e as RegistryError {
+                throw e
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                failure = RegistryTransport.describe(error)
+            }
+            failures += 1
+            guard failures <= options.retryDelays.count else {
+                throw RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(failures) attempts)")
+            }
+            try await Task.sleep(nanoseconds: UInt64(options.retryDelays[failures - 1] * 1e9))
         }
     }
 

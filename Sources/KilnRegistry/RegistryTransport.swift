@@ -112,6 +112,11 @@ final class RegistryTransport: Sendable {
         return "\(scheme)://\(c.host ?? ""):\(port)"
     }
 
+    /// True for a failure of the TLS layer (handshake, certificate), as opposed to the network's.
+    static func isTLSFailure(_ error: any Swift.Error) -> Bool {
+        error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+    }
+
     /// Says what went wrong below HTTP, for messages.
     static func describe(_ error: any Swift.Error) -> String {
         if let e = error as? HTTPClientError {

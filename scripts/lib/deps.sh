@@ -24,7 +24,7 @@ BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 # Peers and checkers the tests and benchmarks run.
 TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3
     golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static zsh fish man-db groff-base
-    mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio)
+    mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio python3-cryptography)
 
 # moto (server mode) and botocore for the AWS tests: the stand-in EBS/EC2/STS endpoint and the SigV4 oracle.
 # Uses python3 when it already has them (a pip-managed python), else a venv under .build-venv (Debian's python3
