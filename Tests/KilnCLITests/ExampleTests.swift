@@ -4,8 +4,8 @@ import Testing
 
 /// docs/examples: the GitHub Actions workflow and the Argo Workflows template both run
 /// docs/examples/bake-and-upload.sh; the script runs here against the local stand-ins (moto for EBS and EC2, a
-/// local OCI layout for the registry), so the examples cannot rot.
-@Suite("docs/examples run", .requires(.kilnBinary, AWSStandin.requirement, .tool("skopeo")))
+/// docker-registry with htpasswd auth for the image), so the examples cannot rot.
+@Suite("docs/examples run", .requires(.kilnBinary, AWSStandin.requirement, RegistryStandin.requirement))
 struct ExampleTests {
     static let examples = KilnPackage.root + "/docs/examples"
 
@@ -23,9 +23,22 @@ struct ExampleTests {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let out = scratch.path("out")
+        let registry = try RegistryStandin(auth: .basic)
+        defer { registry.stop() }
+        try registry.push("oci:\(KilnPackage.fixtures)/example-oci:app:v1", as: "team/app:v1")
+        // Credentials where `docker login` leaves them.
+        let docker = scratch.path("docker")
+        try FileManager.default.createDirectory(atPath: docker, withIntermediateDirectories: true)
+        let basic = Data("\(registry.user):\(registry.password)".utf8).base64EncodedString()
+        try Data(#"{"auths": {"\#(registry.registry)": {"auth": "\#(basic)"}}}"#.utf8).write(to: URL(fileURLWithPath: docker + "/config.json"))
+
         var environment = standin.environment()
-        environment["IMAGE"] = "oci:\(KilnPackage.fixtures)/example-oci:app:v1"
-        environment["NAME"] = "registry.example.com/app:v1"
+        environment["IMAGE"] = "docker://\(registry.registry)/team/app:v1"
+        environment["DOCKER_CONFIG"] = docker
+        environment["REGISTRY_AUTH_FILE"] = ""
+        environment["XDG_RUNTIME_DIR"] = ""
+        environment["XDG_CONFIG_HOME"] = scratch.path("xdg")
+        environment["CACHE"] = scratch.path("cache")
         environment["REGION"] = "us-east-1"
         environment["COPY_TO_REGIONS"] = "us-west-2"
         environment["OUT"] = out
@@ -37,10 +50,15 @@ struct ExampleTests {
             .run("/bin/bash", [Self.examples + "/bake-and-upload.sh"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         #expect(!r.output.contains(AWSStandin.secretKey))
+        #expect(!r.output.contains(registry.password) && !r.output.contains(basic))
+        #expect(FileManager.default.fileExists(atPath: scratch.path("cache") + "/index.json"))
 
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/volume/manifest.json")))
             as? [String: Any] ?? [:]
         let snapshots = manifest["snapshots"] as? [String: String] ?? [:]
+        // Without NAME the image is known by its reference.
+        let names = (manifest["images"] as? [[String: Any]])?.first?["names"] as? [String]
+        #expect(names == ["\(registry.registry)/team/app:v1"], "\(names ?? [])")
         #expect(Set(snapshots.keys) == ["us-east-1", "us-west-2"], "\(snapshots)")
         for (region, id) in snapshots {
             let nodeClass = try String(contentsOfFile: out + "/ec2nodeclass-\(region).yaml", encoding: .utf8)

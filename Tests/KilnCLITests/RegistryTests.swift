@@ -138,6 +138,31 @@ struct RegistryTests {
         #expect(denied.status == 2, "\(denied)")
     }
 
+    @Test("a token the registry finds insufficient (insufficient_scope) is fetched again once, then refused")
+    func insufficientScopeRenewsTheToken() throws {
+        defer { dir.remove() }
+        let registry = try RegistryStandin(auth: .token, faults: ["no-access:token:2"])
+        defer { registry.stop() }
+        try registry.push("oci:\(fixtures)/example-oci:app:v1", as: "team/app:v1")
+        let auth = try authFile(user: registry.user, password: registry.password, host: registry.registry)
+        let r = try bake("docker://\(registry.registry)/team/app:v1", dir.path("renewed"), ["--authfile", auth])
+        #expect(r.succeeded, "\(r)")
+        #expect(same(dir.path("renewed"), try layoutBake()))
+        let log = try registry.requests()
+        let tokens = log.filter { $0.server == "token" }
+        #expect(tokens.count == 2 && tokens.first?.fault == "no-access", "\(tokens.map { "\($0.path) \($0.fault ?? "-")" })")
+
+        // A token server that never grants the scope: one renewal, then exit 2 naming the repository.
+        let stingy = try RegistryStandin(auth: .token, faults: ["no-access:token:1"])
+        defer { stingy.stop() }
+        try stingy.push("oci:\(fixtures)/example-oci:app:v1", as: "team/app:v1")
+        let stingyAuth = try authFile(user: stingy.user, password: stingy.password, host: stingy.registry)
+        let refused = try bake("docker://\(stingy.registry)/team/app:v1", dir.path("refused"), ["--authfile", stingyAuth])
+        #expect(refused.status == 2, "\(refused)")
+        #expect(refused.stderr.contains("team/app") && refused.stderr.contains("401"), "\(refused)")
+        #expect(try stingy.requests().filter { $0.server == "token" }.count == 2)
+    }
+
     @Test("faults: 429 and 503 retried, reset and truncated bodies resumed with Range; an ignored Range is refused")
     func faultsAreRetriedAndResumed() throws {
         defer { dir.remove() }

@@ -4,8 +4,12 @@
 # template beside this file both run it; the test suite runs it too, against local stand-ins.
 #
 # Environment:
-#   IMAGE            what to bake, in skopeo's syntax (docker://registry.example.com/app:v1, oci:DIR:TAG, ...)
-#   NAME             the name containerd and kubelet know it by (default: IMAGE without its transport)
+#   IMAGE            what to bake, in skopeo's syntax (docker://registry.example.com/app:v1, oci:DIR:TAG, ...);
+#                    a registry is read directly, with the credentials docker login / podman login left
+#                    (or REGISTRY_AUTH_FILE)
+#   NAME             the name containerd and kubelet know it by (default: a docker:// reference's own name,
+#                    a layout's tag)
+#   CACHE            a directory keeping fetched blobs between runs (optional)
 #   REGION           where the snapshot is made
 #   COPY_TO_REGIONS  more regions, space-separated (optional)
 #   OUT              working directory (default: out)
@@ -17,14 +21,14 @@ set -euo pipefail
 : "${REGION:?set REGION, e.g. us-west-2}"
 OUT=${OUT:-out}
 KILN=${KILN:-kiln}
-NAME=${NAME:-${IMAGE#*://}}
 mkdir -p "$OUT"
+options=()
+[ -n "${NAME:-}" ] && options+=(--name "$NAME")
+[ -n "${CACHE:-}" ] && options+=(--cache "$CACHE")
 
-# The image as an OCI layout (digests kept as the registry serves them).
-skopeo copy --quiet "$IMAGE" "oci:$OUT/layout:image"
-
-# Bake, then check every written block against the manifest before anything leaves the machine.
-"$KILN" bake --source "oci:$OUT/layout:image" --name "$NAME" --layout bottlerocket -o "$OUT/volume"
+# Bake straight from the source (a registry's layers are unpacked as they download), then check every
+# written block against the manifest before anything leaves the machine.
+"$KILN" bake --source "$IMAGE" "${options[@]}" --layout bottlerocket -o "$OUT/volume"
 "$KILN" verify "$OUT/volume/data.img"
 
 # Upload (resumable: run again after a failure), wait for completion, copy into the other regions.

@@ -16,7 +16,8 @@ serve: one docker-registry (distribution 2.8, filesystem storage in a fresh temp
          --fault KIND:OP:EVERY  KIND 429 (Retry-After: 1) | 503 | reset (the socket closed unanswered) | truncate
                         (headers with the full Content-Length, half the body, close) | drop-after-headers | ignore-range
                         (a Range request answered 200 with the whole body) | bad-range (206 with a Content-Range
-                        start off by one); OP manifest (GET/HEAD .../manifests/...) | blob (GET .../blobs/<digest>;
+                        start off by one) | no-access (token only: a token granting nothing, which the registry
+                        answers with insufficient_scope); OP manifest (GET/HEAD .../manifests/...) | blob (GET .../blobs/<digest>;
                         served by the cdn under --cdn) | token | ping (GET /v2/) | any (every request the proxy, the
                         cdn or the token server sees). The 1st, (EVERY+1)th, ... matching request gets the fault; the
                         range kinds only count requests that carry a Range header.
@@ -67,7 +68,7 @@ PASSWORD = "s3cret pass"
 SERVICE = "kiln-standin-registry"
 ISSUER = "kiln-standin-token"
 INTERNAL_HEADER = "X-Kiln-Standin"
-FAULT_KINDS = ("429", "503", "reset", "truncate", "drop-after-headers", "ignore-range", "bad-range")
+FAULT_KINDS = ("429", "503", "reset", "truncate", "drop-after-headers", "ignore-range", "bad-range", "no-access")
 RANGE_KINDS = ("ignore-range", "bad-range")
 FAULT_OPS = ("manifest", "blob", "token", "ping", "any")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
@@ -669,7 +670,9 @@ class TokenHandler(Handler):
             if parsed is None:
                 continue
             kind, name, actions = parsed
-            if user is not None:
+            if fault == "no-access":
+                allowed = []  # a token for nothing: the registry answers insufficient_scope
+            elif user is not None:
                 allowed = [a for a in actions if a in ("pull", "push", "delete", "*")]
             elif kind == "repository" and name.startswith("public/"):
                 allowed = [a for a in actions if a == "pull"]
