@@ -93,6 +93,9 @@ let package = Package(
         .testTarget(name: "KilnVolumeTests", dependencies: ["KilnVolume", "KilnCore", "KilnExt4", "KilnLayer", "KilnOCI", "KilnDigest", "KilnDisk", "KilnPlan", "KilnContainerd", "KilnManifest", "KilnTestSupport"]),
         // Needs root, loop devices and a real containerd and registry (scripts/lib/containerd-env.sh starts them).
         .testTarget(name: "KilnRegistryTests", dependencies: ["KilnRegistry", "KilnOCI", "KilnCore", "KilnTestSupport"]),
+        // Replays Fuzz/regressions/ through the fuzz targets' own code (FuzzTarget.swift is shared with Fuzz/).
+        .testTarget(name: "KilnFuzzTests", dependencies: ["KilnCore", "KilnOCI", "KilnLayer", "KilnDisk", "KilnExt4", "KilnBolt",
+                                                          "KilnManifest", "KilnTestSupport"]),
         .testTarget(name: "KilnAWSTests", dependencies: ["KilnAWS", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).

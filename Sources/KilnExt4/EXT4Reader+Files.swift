@@ -13,15 +13,27 @@ extension EXT4Reader {
         }
         guard let root = EXT4.parseExtentNode(i.blockArea) else { throw Error.corrupt("inode \(ino) has a bad extent header") }
         var out: [EXT4.Extent] = []
-        // Depth-first over index nodes; a bound on the depth keeps corrupt loops finite.
+        // Depth-first over index nodes; a bound on the depth, and each tree block read once, keep corrupt
+        // loops and shared subtrees finite (at most one read per block of the filesystem).
         var pending: [(EXT4.ExtentNode, Int)] = [(root, 0)]
+        var treeBlocks: Set<UInt64> = []
         while let (node, level) = pending.popLast() {
             guard level <= 5 else { throw Error.corrupt("inode \(ino) has an extent tree deeper than 5") }
             if node.depth == 0 {
+                for leaf in node.leaves {
+                    let (_, past) = leaf.physical.addingReportingOverflow(UInt64(leaf.length))
+                    guard UInt64(leaf.logical) + UInt64(leaf.length) <= UInt64(UInt32.max) + 1, !past,
+                          leaf.physical == 0 || leaf.physical + UInt64(leaf.length) <= info.blockCount else {
+                        throw Error.corrupt("inode \(ino) has an extent (logical \(leaf.logical), \(leaf.length) blocks at \(leaf.physical)) beyond the filesystem's \(info.blockCount) blocks")
+                    }
+                }
                 out.append(contentsOf: node.leaves)
                 continue
             }
             for child in node.children.reversed() {
+                guard treeBlocks.insert(child.block).inserted else {
+                    throw Error.corrupt("inode \(ino)'s extent tree reaches block \(child.block) twice")
+                }
                 guard let c = EXT4.parseExtentNode(try readBlock(child.block)), c.depth == node.depth - 1 else {
                     throw Error.corrupt("inode \(ino) has a bad extent block \(child.block)")
                 }
@@ -33,8 +45,17 @@ extension EXT4Reader {
 
     /// Calls `body` with each of the inode's blocks in logical order (holes skipped).
     func forEachBlock(of i: EXT4.InodeImage, ino: UInt32, _ body: (UInt64, [UInt8]) throws -> Bool) throws {
+        // Directories and symlinks are read whole: never more blocks than their size holds, nor than the
+        // filesystem has (extents of a damaged inode may overlap or repeat).
+        let bs = UInt64(blockSize)
+        let budget = min(i.size / bs + (i.size % bs == 0 ? 0 : 1), info.blockCount)
+        var visited: UInt64 = 0
         for e in try extents(of: i, ino: ino) {
             for k in 0..<UInt64(e.length) {
+                visited += 1
+                guard visited <= budget else {
+                    throw Error.corrupt("inode \(ino)'s extents map more blocks than its size of \(i.size) bytes holds")
+                }
                 let data = e.physical == 0 ? [UInt8](repeating: 0, count: blockSize) : try readBlock(e.physical + k)
                 if try !body(UInt64(e.logical) + k, data) { return }
             }
@@ -113,7 +134,7 @@ extension EXT4Reader {
         let (i, _) = try inode(dir)
         let extents = try extents(of: i, ino: dir)
         func physical(_ logical: UInt32) -> UInt64? {
-            for e in extents where logical >= e.logical && logical < e.logical + e.length {
+            for e in extents where logical >= e.logical && UInt64(logical) < UInt64(e.logical) + UInt64(e.length) {
                 return e.physical + UInt64(logical - e.logical)
             }
             return nil
@@ -122,6 +143,8 @@ extension EXT4Reader {
         let root = try readBlock(rootBlock)
         let version = EXT4.HashVersion(rawValue: root[28]) ?? .halfMD4
         let levels = Int(root[30])
+        // An index of more than 3 levels (largedir) is not one kiln reads; the plain scan is used instead.
+        guard levels <= 2 else { return nil }
         var hash = sb.directoryHash
         hash.version = version
         let target = hash.hash(name).major
@@ -130,8 +153,10 @@ extension EXT4Reader {
         var leaf: UInt32 = 0
         var following: [(hash: UInt32, block: UInt32)] = []
         for level in 0...levels {
+            guard countOffset + 8 <= block.count else { return nil }
             let count = Int(block.le16(at: countOffset + 2))
-            guard count >= 1 else { return nil }
+            // The entries must fit their block; a damaged count falls back to the plain scan.
+            guard count >= 1, countOffset + 8 * count <= block.count else { return nil }
             var chosen = block.le32(at: countOffset + 4)
             following = []
             for k in 1..<max(count, 1) {
@@ -242,6 +267,8 @@ extension EXT4Reader {
     func readSymlink(inode ino: UInt32) throws -> [UInt8] {
         let (i, _) = try inode(ino)
         guard EXT4.FileKind(mode: i.mode) == .symlink else { throw Error.notASymlink(path: "inode \(ino)") }
+        // A symlink's target is a path: Linux refuses targets of 4096 bytes or more.
+        guard i.size < 4096 else { throw Error.corrupt("symlink inode \(ino) claims a target of \(i.size) bytes") }
         let size = Int(i.size)
         if i.flags & EXT4.InodeFlags.extents == 0 && size < 60 {
             return Array(i.blockArea.prefix(size))
@@ -282,6 +309,9 @@ extension EXT4Reader {
     /// Visits every path below the root (breadth-first, names sorted), with its inode's metadata.
     public func walk(_ visit: (String, Stat) throws -> Void) throws {
         var queue: [(UInt32, String)] = [(EXT4.rootInode, "")]
+        // A directory has one parent: one reached twice is a damaged (or hostile) image, and walking it again
+        // would never end.
+        var directories: Set<UInt32> = [EXT4.rootInode]
         var head = 0
         while head < queue.count {
             let (dir, prefix) = queue[head]
@@ -290,7 +320,12 @@ extension EXT4Reader {
                 let p = prefix + "/" + e.name
                 let st = try stat(inode: e.inode)
                 try visit(p, st)
-                if st.kind == .directory { queue.append((e.inode, p)) }
+                if st.kind == .directory {
+                    guard directories.insert(e.inode).inserted else {
+                        throw Error.corrupt("directory inode \(e.inode) is reached twice (at \(p)): the tree has a cycle")
+                    }
+                    queue.append((e.inode, p))
+                }
             }
         }
     }

@@ -104,6 +104,23 @@ public final class EXT4Reader: @unchecked Sendable {
             checksumSeed = sb.hasMetadataChecksums ? sb.checksumSeed : nil
             let groups = sb.groupCount
             let descSize = Int(sb.is64Bit ? sb.descriptorSize : 32)
+            // The superblock is untrusted: every count that sizes work or memory below is checked against the
+            // image first, so a damaged one is refused instead of read for ever.
+            guard descSize >= 32, descSize <= 1024, descSize & (descSize - 1) == 0, descSize <= blockSize else {
+                throw Error.corrupt("group descriptor size \(descSize) is not a power of two from 32 to 1024")
+            }
+            let available = file.byteSize > offset ? file.byteSize - offset : 0
+            let (bytes, overflow) = sb.blocksCount.multipliedReportingOverflow(by: UInt64(blockSize))
+            guard !overflow, bytes <= available else {
+                throw Error.corrupt("the superblock says \(sb.blocksCount) blocks of \(blockSize) bytes; the image holds \(available) bytes from byte \(offset)")
+            }
+            guard sb.inodeSize >= 128, Int(sb.inodeSize) <= blockSize, sb.inodeSize & (sb.inodeSize - 1) == 0 else {
+                throw Error.corrupt("inode size \(sb.inodeSize) is not a power of two from 128 to the block size")
+            }
+            guard groups > 0, UInt64(sb.inodesPerGroup).multipliedReportingOverflow(by: groups).partialValue >= UInt64(sb.inodesCount),
+                  groups <= sb.blocksCount else {
+                throw Error.corrupt("\(groups) block groups of \(sb.inodesPerGroup) inodes do not fit \(sb.inodesCount) inodes in \(sb.blocksCount) blocks")
+            }
             let perBlock = UInt64(blockSize / descSize)
             var ds: [EXT4.GroupDescriptor] = []
             var i: UInt64 = 0
@@ -127,6 +144,9 @@ public final class EXT4Reader: @unchecked Sendable {
     deinit { file.close() }
 
     func readBlock(_ block: UInt64) throws -> [UInt8] {
+        guard block < info.blockCount else {
+            throw Error.corrupt("block \(block) is beyond the filesystem's \(info.blockCount) blocks")
+        }
         do {
             return try file.read(atByte: block * UInt64(blockSize), count: blockSize)
         } catch EXT4.ImageFile.Failure.io(let op, let p, let e) {
@@ -141,7 +161,11 @@ public final class EXT4Reader: @unchecked Sendable {
         let index = UInt64((ino - 1) % sb.inodesPerGroup)
         guard group < descriptors.count else { throw Error.corrupt("inode \(ino) beyond the group descriptors") }
         let isize = UInt64(sb.inodeSize)
-        let byte = descriptors[group].inodeTable * UInt64(blockSize) + index * isize
+        let table = descriptors[group].inodeTable
+        guard table < info.blockCount, (info.blockCount - table) * UInt64(blockSize) >= (index + 1) * isize else {
+            throw Error.corrupt("group \(group)'s inode table at block \(table) lies beyond the filesystem")
+        }
+        let byte = table * UInt64(blockSize) + index * isize
         let raw: [UInt8]
         do {
             raw = try file.read(atByte: byte, count: Int(isize))

@@ -41,16 +41,36 @@ public struct VolumeReader {
         do { probe = try VolumeProbe(path: path) } catch { throw Error.unreadable(path, error) }
         filesystemOffset = probe.partition?.start ?? 0
         partitionName = probe.partition?.name
-        do { filesystem = try EXT4Reader(path: path, offset: filesystemOffset) } catch { throw Error.noFilesystem(path) }
+        do {
+            filesystem = try EXT4Reader(path: path, offset: filesystemOffset)
+        } catch let error as EXT4Reader.Error {
+            // Not ext4 at all, or an ext4 superblock whose counts the image cannot hold: say which.
+            if case .corrupt = error { throw Error.unreadable(path, error) }
+            throw Error.noFilesystem(path)
+        } catch {
+            throw Error.noFilesystem(path)
+        }
     }
 
     /// The containerd databases under `root` (default `var/lib/containerd`), or nil when there is no containerd root.
     public func containerd(root: String = Bake.containerdRoot) throws -> ContainerdInventory? {
         let metaPath = "/\(root)/\(ContainerdRoot.Paths.metaDB)"
         guard (try? filesystem.stat(metaPath)) != nil else { return nil }
-        let meta = Data(try filesystem.readFile(metaPath))
+        let meta = try database(metaPath)
         let snapPath = "/\(root)/\(ContainerdRoot.Paths.snapshotterDB)"
-        let snap = (try? filesystem.stat(snapPath)) != nil ? Data(try filesystem.readFile(snapPath)) : nil
+        let snap = (try? filesystem.stat(snapPath)) != nil ? try database(snapPath) : nil
         return try ContainerdInventory(metaDB: meta, snapshotterDB: snap)
+    }
+
+    /// The largest containerd database read into memory (a node's meta.db holds megabytes).
+    public static let databaseLimit: UInt64 = 1 << 30
+
+    /// A database's bytes, after its size (untrusted, like everything in the image) is checked.
+    func database(_ path: String) throws -> Data {
+        let size = try filesystem.stat(path, followSymlinks: true).size
+        guard size <= Self.databaseLimit else {
+            throw Error.unreadable(self.path, EXT4Reader.Error.corrupt("\(path) claims \(size) bytes; containerd databases over \(Self.databaseLimit) bytes are not read"))
+        }
+        return Data(try filesystem.readFile(path))
     }
 }

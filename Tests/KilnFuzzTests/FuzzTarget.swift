@@ -1,0 +1,1 @@
+../../Fuzz/Sources/kiln-fuzz/FuzzTarget.swift
