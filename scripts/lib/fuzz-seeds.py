@@ -153,15 +153,15 @@ def main():
             os.symlink("dir/file", tree + "/short-link")
             os.symlink("x" * 200, tree + "/long-link")
             fs = os.path.join(work, "fs.img")
-            run("mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-N", "32", "-O", "^has_journal,^resize_inode",
-                "-E", "root_owner=0:0", "-d", tree, fs, "256k")
+            run("mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-N", "16", "-O", "^has_journal,^resize_inode",
+                "-E", "root_owner=0:0", "-d", tree, fs, "96k")
             if target == "ext4":
                 put("mke2fs-1k", open(fs, "rb").read())
             else:
                 disk = os.path.join(work, "disk.img")
                 with open(disk, "wb") as f:
-                    f.truncate(320 * 1024)
-                run("sgdisk", "-n", "1:40:551", "-t", "1:626f7474-6c65-6474-6861-726d61726b73", "-c", "1:BOTTLEROCKET-DATA", disk)
+                    f.truncate(160 * 1024)
+                run("sgdisk", "-n", "1:40:231", "-t", "1:626f7474-6c65-6474-6861-726d61726b73", "-c", "1:BOTTLEROCKET-DATA", disk)
                 with open(disk, "r+b") as f, open(fs, "rb") as src:
                     f.seek(40 * 512)
                     f.write(src.read())
