@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnDisk
 
@@ -67,6 +68,8 @@ public struct BlockHasher: Sendable {
     /// out. Faster, but only for a file nothing truncates while it is hashed (a bake's own output): a page past a
     /// new end of file would fault.
     public var memoryMapped: Bool
+    /// Counts the bytes of written blocks as they are hashed (the total is every block that holds data).
+    public var progress: ProgressCounter?
 
     public init(blockSize: Int = BlockHasher.ebsBlockSize, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 fileDigest: Bool = true, stripeBlocks: Int = 64, skipHoles: Bool = true, memoryMapped: Bool = false) {
@@ -100,7 +103,8 @@ public struct BlockHasher: Sendable {
         let bs = UInt64(blockSize)
         let runs = file.dataBlockRuns(blockSize: bs, useHoles: skipHoles)
         let stripes = Self.stripes(of: runs, blocks: UInt64(max(1, stripeBlocks)))
-        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes)
+        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes, progress: progress)
+        progress?.start(phase: "blocks", totalBytes: Int64(runs.reduce(0) { $0 + UInt64($1.count) } * bs), item: path)
         let workers = max(1, fileDigest ? threads - 1 : threads)
 
         runThreads(workers + (fileDigest ? 1 : 0)) { id in
@@ -151,7 +155,10 @@ private final class HashJob: @unchecked Sendable {
     /// Blocks read per `pread`.
     static let readBlocks = 8
 
-    init(file: ImageFile, blockSize: Int, stripes: [Range<UInt64>]) {
+    let progress: ProgressCounter?
+
+    init(file: ImageFile, blockSize: Int, stripes: [Range<UInt64>], progress: ProgressCounter?) {
+        self.progress = progress
         self.file = file
         self.blockSize = blockSize
         self.stripes = stripes
@@ -197,6 +204,7 @@ private final class HashJob: @unchecked Sendable {
                         }
                     }
                     block += UInt64(n)
+                    progress?.add(n * blockSize)
                 }
             } catch {
                 fail(error)

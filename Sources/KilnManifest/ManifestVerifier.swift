@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 
 /// Verifies image files against manifests, and manifests against their sidecars.
@@ -13,10 +14,13 @@ public struct ManifestVerifier: Sendable {
     /// core's hashing speed; when every block matches and the size matches, the file's bytes are the ones the
     /// manifest's digest was computed from, so it adds nothing but a check of the manifest itself.
     public var fileDigest: Bool
+    /// Counts the image's bytes as they are read and hashed.
+    public var progress: ProgressCounter?
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fileDigest: Bool = false) {
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fileDigest: Bool = false, progress: ProgressCounter? = nil) {
         self.threads = threads
         self.fileDigest = fileDigest
+        self.progress = progress
     }
 
     /// Verifies `image` against the manifest at `manifestPath` and its sidecar.
@@ -33,7 +37,8 @@ public struct ManifestVerifier: Sendable {
     public func verify(image: String, manifest: SnapshotManifest, sidecar: BlockDigestFile.Loaded,
                        manifestName: String = SnapshotManifest.fileName) throws -> VolumeVerification {
         var problems = Self.consistencyProblems(manifest: manifest, sidecar: sidecar)
-        let hasher = BlockHasher(blockSize: manifest.blocks.size, threads: threads, fileDigest: fileDigest)
+        var hasher = BlockHasher(blockSize: manifest.blocks.size, threads: threads, fileDigest: fileDigest)
+        hasher.progress = progress
         let hashes = try hasher.hash(path: image)
 
         if hashes.fileSize != manifest.volume.size {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnManifest
 
 /// A command-line argument that is a baked volume's file rather than an image source.
@@ -82,8 +83,18 @@ struct VerifyVolume {
             throw CLIFailure.input("no manifest beside '\(image)' (looked for '\(manifestPath)'); give one with --manifest")
         }
         let started = Date()
-        let verifier = ManifestVerifier(threads: max(1, jobs), fileDigest: fileDigest)
-        let result = try verifier.verify(image: image, manifestPath: manifestPath)
+        let counter = ProgressCounter()
+        let display = ProgressDisplay.start(counter, label: "verify", quiet: report.quiet || report.json)
+        let verifier = ManifestVerifier(threads: max(1, jobs), fileDigest: fileDigest, progress: counter)
+        let result: VolumeVerification
+        do {
+            result = try verifier.verify(image: image, manifestPath: manifestPath)
+            counter.finish()
+            display?.stop()
+        } catch {
+            display?.stop()
+            throw error
+        }
         let seconds = Date().timeIntervalSince(started)
         if report.json {
             try printJSON(VolumeVerifyReport(result: result, seconds: (seconds * 1000).rounded() / 1000))

@@ -74,6 +74,16 @@ import Testing
         #expect(verify.stderr.split(separator: "\n").contains { $0.hasPrefix("kiln: verify: layers ") && $0.contains(" of 268 MB") },
                 "\(verify.stderr)")
         #expect(!verify.stdout.contains("kiln: verify:"))
+        // verify of a baked disk image counts the blocks it reads and hashes.
+        let volume = try run(kilnBinary, ["verify", dir + "/ci/data.img"], environment: ["CI": "true"])
+        #expect(volume.status == 0, "\(volume.stderr)")
+        #expect(volume.stderr.split(separator: "\n").contains { $0.hasPrefix("kiln: verify: blocks ") && $0.contains("100% ") },
+                "\(volume.stderr)")
+        #expect(!volume.stdout.contains("kiln: verify:") && volume.stdout.contains("PASS"), "\(volume.stdout)")
+        for quietly in [["-q"], ["--json"]] {
+            let silent = try run(kilnBinary, ["verify", dir + "/ci/data.img"] + quietly, environment: ["CI": "true"])
+            #expect(silent.status == 0 && silent.stderr.isEmpty, "\(quietly): \(silent.stderr)")
+        }
     }
 }
 
