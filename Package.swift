@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "KilnRegistryTests", dependencies: ["KilnRegistry", "KilnOCI", "KilnCore", "KilnTestSupport"]),
         // Replays Fuzz/regressions/ through the fuzz targets' own code (FuzzTarget.swift is shared with Fuzz/).
         .testTarget(name: "KilnFuzzTests", dependencies: ["KilnCore", "KilnOCI", "KilnLayer", "KilnDisk", "KilnExt4", "KilnBolt",
-                                                          "KilnManifest", "KilnTestSupport"]),
+                                                          "KilnManifest", "KilnVolume", "KilnTestSupport"]),
         .testTarget(name: "KilnAWSTests", dependencies: ["KilnAWS", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnIntegrationTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
         // Runs the built `kiln` binary against fixtures and peers (umoci, skopeo, e2fsck).

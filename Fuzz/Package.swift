@@ -13,7 +13,7 @@ let package = Package(
                 .product(name: "KilnCore", package: "kiln"), .product(name: "KilnOCI", package: "kiln"),
                 .product(name: "KilnLayer", package: "kiln"), .product(name: "KilnDisk", package: "kiln"),
                 .product(name: "KilnExt4", package: "kiln"), .product(name: "KilnBolt", package: "kiln"),
-                .product(name: "KilnManifest", package: "kiln"),
+                .product(name: "KilnManifest", package: "kiln"), .product(name: "KilnVolume", package: "kiln"),
             ]
         )
     ],

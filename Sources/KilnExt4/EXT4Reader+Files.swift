@@ -264,7 +264,8 @@ extension EXT4Reader {
         String(decoding: try readSymlink(inode: resolve(path, followFinal: false)), as: UTF8.self)
     }
 
-    func readSymlink(inode ino: UInt32) throws -> [UInt8] {
+    /// The target of symlink inode `ino`, as the bytes it holds.
+    public func readSymlink(inode ino: UInt32) throws -> [UInt8] {
         let (i, _) = try inode(ino)
         guard EXT4.FileKind(mode: i.mode) == .symlink else { throw Error.notASymlink(path: "inode \(ino)") }
         // A symlink's target is a path: Linux refuses targets of 4096 bytes or more.

@@ -9,8 +9,12 @@ import Testing
 struct FuzzRegressionTests {
     static let root = KilnPackage.root + "/Fuzz/regressions"
 
+    /// Targets whose inputs have the same format: `apply` replays the `layer` inputs too.
+    static let sharing = ["apply": ["layer"]]
+
     static var targets: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { FuzzTarget.all[$0] != nil }.sorted()
+        let present = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { FuzzTarget.all[$0] != nil }
+        return Set(present + sharing.filter { $0.value.contains(where: present.contains) }.map(\.key)).sorted()
     }
 
     @Test("every regression directory names a fuzz target and holds inputs")
@@ -27,9 +31,14 @@ struct FuzzRegressionTests {
     @Test("regression inputs are read or refused", arguments: targets)
     func replay(target name: String) throws {
         let target = try #require(FuzzTarget.all[name])
-        let directory = Self.root + "/" + name
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
-            let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + file)))
+        var files: [String] = []
+        for directory in ([name] + (Self.sharing[name] ?? [])).map({ Self.root + "/" + $0 }) where FileManager.default.fileExists(atPath: directory) {
+            files += try FileManager.default.contentsOfDirectory(atPath: directory).sorted().map { directory + "/" + $0 }
+        }
+        #expect(!files.isEmpty)
+        for path in files {
+            let file = path.split(separator: "/").suffix(2).joined(separator: "/")
+            let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
             let outcome = data.withUnsafeBytes { target.outcome($0) }
             // Refusals must say something: an empty message is as useless to a user as a crash.
             if case .refused(let message) = outcome {

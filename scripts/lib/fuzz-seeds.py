@@ -138,7 +138,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="kiln-fuzz-seeds-")
     try:
-        if target == "layer":
+        if target in ("layer", "apply"):
             for name, data in layer_tars():
                 for kind in (0, 1, 2):
                     put("%s-%d" % (name, kind), bytes([kind]) + compress(kind, data))

@@ -6,6 +6,7 @@ import KilnExt4
 import KilnLayer
 import KilnManifest
 import KilnOCI
+import KilnVolume
 
 /// One reader of untrusted input, driven by libFuzzer. A target may throw any of kiln's errors (that is a
 /// refusal, which is fine); it must not trap, crash, hang or grow without bound.
@@ -32,6 +33,7 @@ struct FuzzTarget: Sendable {
 
     static let all: [String: FuzzTarget] = Dictionary(uniqueKeysWithValues: [
         FuzzTarget(name: "layer", body: layer),
+        FuzzTarget(name: "apply", body: apply),
         FuzzTarget(name: "archive", body: archive),
         FuzzTarget(name: "gpt", body: gpt),
         FuzzTarget(name: "volume", body: volume),
@@ -68,6 +70,47 @@ struct FuzzTarget: Sendable {
         }
     }
 
+    /// A layer applied as a bake applies it (whiteouts, links, type changes), twice over: once onto an empty
+    /// tree, then again as the next layer. A layer may be refused; one that is accepted must leave a
+    /// filesystem kiln's own reader walks cleanly.
+    static func apply(_ input: UnsafeRawBufferPointer) throws {
+        guard let first = input.first else { return }
+        let compression: Compression = [.none, .gzip, .zstd][Int(first) % 3]
+        let blob = UnsafeRawBufferPointer(rebasing: input.dropFirst())
+        let path = asFile(blob)
+        let location = BlobLocation(path: path, offset: 0, length: Int64(blob.count), displayName: "fuzz layer")
+        let image = scratch + ".img"
+        unlink(image)
+        defer { unlink(image) }
+        let writer = try EXT4Writer(path: image, options: EXT4Writer.Options(size: .bytes(64 << 20)))
+        let applier = LayerApplier(writer: writer, root: .root, mode: .flatten,
+                                   budget: LayerBudget(entriesPerLayer: 10_000, entriesPerBake: 20_000))
+        for _ in 0..<2 {
+            applier.startLayer()
+            _ = try LayerScanner.scan(location, compression: compression, uncompressedLimit: 16 << 20) { entry, content in
+                try applier.apply(entry, content: content)
+            }
+        }
+        _ = try writer.close()
+        let reader: EXT4Reader
+        do { reader = try EXT4Reader(path: image) } catch { broken("a closed bake does not open: \(error)") }
+        do {
+            // By inode: walk's paths are for display (names that are not UTF-8 print with U+FFFD).
+            try reader.walk { _, stat in
+                if stat.kind == .symlink { _ = try reader.readSymlink(inode: stat.inode) }
+                if stat.kind == .regular { _ = try reader.readFile(inode: stat.inode, length: 1 << 16) }
+            }
+        } catch {
+            broken("an accepted layer left a filesystem that does not read back: \(error)")
+        }
+    }
+
+    /// Stops on a broken invariant, saying which (a release build's trap message would not).
+    static func broken(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("kiln-fuzz: \(message)\n".utf8))
+        abort()
+    }
+
     /// An image archive (docker-archive or oci-archive tar): its index, manifests and configs, every platform.
     static func archive(_ input: UnsafeRawBufferPointer) throws {
         let path = asFile(input)
@@ -91,14 +134,14 @@ struct FuzzTarget: Sendable {
     static func ext4(_ input: UnsafeRawBufferPointer) throws {
         let reader = try EXT4Reader(path: asFile(input))
         var visited = 0
-        try reader.walk { path, stat in
+        try reader.walk { _, stat in
             visited += 1
             switch stat.kind {
-            case .regular: _ = try reader.readFile(path, length: 1 << 16)
-            case .symlink: _ = try reader.readSymlink(path)
+            case .regular: _ = try reader.readFile(inode: stat.inode, length: 1 << 16)
+            case .symlink: _ = try reader.readSymlink(inode: stat.inode)
             default: break
             }
-            _ = try reader.xattrs(path)
+            _ = try reader.xattrs(inode: stat.inode)
         }
     }
 
