@@ -117,8 +117,8 @@ public final class EXT4Reader: @unchecked Sendable {
             guard sb.inodeSize >= 128, Int(sb.inodeSize) <= blockSize, sb.inodeSize & (sb.inodeSize - 1) == 0 else {
                 throw Error.corrupt("inode size \(sb.inodeSize) is not a power of two from 128 to the block size")
             }
-            guard groups > 0, UInt64(sb.inodesPerGroup).multipliedReportingOverflow(by: groups).partialValue >= UInt64(sb.inodesCount),
-                  groups <= sb.blocksCount else {
+            let (inodeCapacity, pastUInt64) = UInt64(sb.inodesPerGroup).multipliedReportingOverflow(by: groups)
+            guard groups > 0, pastUInt64 || inodeCapacity >= UInt64(sb.inodesCount), groups <= sb.blocksCount else {
                 throw Error.corrupt("\(groups) block groups of \(sb.inodesPerGroup) inodes do not fit \(sb.inodesCount) inodes in \(sb.blocksCount) blocks")
             }
             let perBlock = UInt64(blockSize / descSize)
