@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KilnCore
 
 extension EXT4 {
     /// Block I/O on the file that holds the filesystem, relative to the filesystem's byte offset in that file.
@@ -10,6 +11,8 @@ extension EXT4 {
         let path: String
         let offset: UInt64
         private(set) var fd: Int32
+        /// Told of every change, for whoever follows the image as it is written.
+        var observer: (any ImageWriteObserver)?
 
         #if canImport(Glibc)
         typealias FallocateFunction = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
@@ -66,6 +69,7 @@ extension EXT4 {
                 }
                 done += n
             }
+            observer?.imageDidChange(offset: offset + position, count: UInt64(bytes.count))
         }
 
         func write(_ bytes: [UInt8], atBlock block: UInt64) throws {
@@ -108,7 +112,10 @@ extension EXT4 {
             #if canImport(Glibc)
             // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; fallocate is a GNU extension the Glibc module does
             // not export, so it is looked up at run time.
-            if let punch = Self.fallocate, punch(fd, 0x02 | 0x01, Int64(byteStart), Int64(byteCount)) == 0 { return }
+            if let punch = Self.fallocate, punch(fd, 0x02 | 0x01, Int64(byteStart), Int64(byteCount)) == 0 {
+                observer?.imageDidChange(offset: byteStart, count: byteCount)
+                return
+            }
             #endif
             let chunk = [UInt8](repeating: 0, count: 1 << 20)
             var done: UInt64 = 0

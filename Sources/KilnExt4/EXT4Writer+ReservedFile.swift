@@ -41,7 +41,7 @@ extension EXT4Writer {
         let fd = dup(file.fd)
         guard fd >= 0 else { throw Error.io(operation: "dup", path: file.path, errno: errno) }
         return EXT4ReservedFile(
-            path: path, node: EXT4.NodeID(inode: ino), size: size, imagePath: file.path, fd: fd,
+            path: path, node: EXT4.NodeID(inode: ino), size: size, imagePath: file.path, fd: fd, observer: file.observer,
             byteRuns: runs.map { (file.offset + $0.lowerBound * blockSize)..<(file.offset + $0.upperBound * blockSize) })
     }
 }
@@ -56,6 +56,7 @@ public final class EXT4ReservedFile: @unchecked Sendable {
     /// The file's size in bytes.
     public let size: UInt64
     private let imagePath: String
+    private let observer: (any ImageWriteObserver)?
     private let fd: Int32
     /// Where the file's blocks are in the image file, in file order.
     private let byteRuns: [Range<UInt64>]
@@ -75,7 +76,9 @@ public final class EXT4ReservedFile: @unchecked Sendable {
         }
     }
 
-    init(path: BytePath, node: EXT4.NodeID, size: UInt64, imagePath: String, fd: Int32, byteRuns: [Range<UInt64>]) {
+    init(path: BytePath, node: EXT4.NodeID, size: UInt64, imagePath: String, fd: Int32, observer: (any ImageWriteObserver)?,
+         byteRuns: [Range<UInt64>]) {
+        self.observer = observer
         self.path = path
         self.node = node
         self.size = size
@@ -110,6 +113,7 @@ public final class EXT4ReservedFile: @unchecked Sendable {
                 }
                 written += r
             }
+            observer?.imageDidChange(offset: run.lowerBound + within, count: UInt64(n))
             done += n
         }
     }

@@ -55,6 +55,9 @@ public final class EXT4Writer {
         /// Directories a path may resolve through below the root it is resolved under (symlinks followed):
         /// deeper paths are refused, which bounds the work of every walk of the tree.
         public var maximumDepth: Int = 4096
+        /// Told of every byte range of the image file the writer (or a reserved file) changes: a block hasher can
+        /// follow the image as it is written instead of reading it again afterwards.
+        public var writeObserver: (any ImageWriteObserver)?
 
         public init(
             size: Size = .automatic, seed: [UInt8] = [], defaultTime: EXT4.Timestamp = .zero,
@@ -206,6 +209,7 @@ public final class EXT4Writer {
         self.options = options
         do {
             file = try EXT4.ImageFile(path: path, offset: offset, writable: true)
+            file.observer = options.writeObserver
         } catch EXT4.ImageFile.Failure.open(let p, let e) {
             throw Error.cannotOpen(path: p, errno: e)
         } catch EXT4.ImageFile.Failure.io(let op, let p, let e) {

@@ -17,11 +17,14 @@ public struct BlockHashes: Sendable, Hashable {
     public var linearChecksum: String
     /// sha256 of the whole file, when it was asked for.
     public var fileDigest: Digest?
-    /// Blocks that were read and tested (the others lie in holes).
+    /// Blocks that were read and tested (the others lie in holes), including those known beforehand.
     public var blocksRead: UInt64
+    /// Of ``blocksRead``, the blocks whose digest was known beforehand (hashed while the image was written).
+    public var blocksKnown: UInt64 = 0
 
     public init(blockSize: Int, fileSize: UInt64, blockCount: UInt64, written: [BlockDigest], linearChecksum: String,
-                fileDigest: Digest?, blocksRead: UInt64) {
+                fileDigest: Digest?, blocksRead: UInt64, blocksKnown: UInt64 = 0) {
+        self.blocksKnown = blocksKnown
         self.blockSize = blockSize
         self.fileSize = fileSize
         self.blockCount = blockCount
@@ -70,6 +73,8 @@ public struct BlockHasher: Sendable {
     public var memoryMapped: Bool
     /// Counts the bytes of written blocks as they are hashed (the total is every block that holds data).
     public var progress: ProgressCounter?
+    /// Blocks already hashed (``LiveBlockHasher``), which are not read again; only valid for this very file.
+    public var known: HashedBlocks?
 
     public init(blockSize: Int = BlockHasher.ebsBlockSize, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 fileDigest: Bool = true, stripeBlocks: Int = 64, skipHoles: Bool = true, memoryMapped: Bool = false) {
@@ -103,7 +108,8 @@ public struct BlockHasher: Sendable {
         let bs = UInt64(blockSize)
         let runs = file.dataBlockRuns(blockSize: bs, useHoles: skipHoles)
         let stripes = Self.stripes(of: runs, blocks: UInt64(max(1, stripeBlocks)))
-        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes, progress: progress)
+        if let known, known.blockSize != blockSize { throw Error.invalidBlockSize(known.blockSize) }
+        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes, progress: progress, known: known)
         progress?.start(phase: "blocks", totalBytes: Int64(runs.reduce(0) { $0 + UInt64($1.count) } * bs), item: path)
         let workers = max(1, fileDigest ? threads - 1 : threads)
 
@@ -122,7 +128,7 @@ public struct BlockHasher: Sendable {
         return BlockHashes(
             blockSize: blockSize, fileSize: file.size, blockCount: (file.size + bs - 1) / bs, written: written,
             linearChecksum: LinearChecksum.compute(written), fileDigest: job.fileDigest,
-            blocksRead: runs.reduce(0) { $0 + UInt64($1.count) })
+            blocksRead: runs.reduce(0) { $0 + UInt64($1.count) }, blocksKnown: job.knownUsed)
     }
 
     /// Splits runs of blocks into stripes of at most `blocks` blocks, in ascending order.
@@ -151,14 +157,17 @@ private final class HashJob: @unchecked Sendable {
     private(set) var results: [[BlockDigest]]
     private(set) var failure: Swift.Error?
     private(set) var fileDigest: Digest?
+    private(set) var knownUsed: UInt64 = 0
 
     /// Blocks read per `pread`.
     static let readBlocks = 8
 
     let progress: ProgressCounter?
+    let known: HashedBlocks?
 
-    init(file: ImageFile, blockSize: Int, stripes: [Range<UInt64>], progress: ProgressCounter?) {
+    init(file: ImageFile, blockSize: Int, stripes: [Range<UInt64>], progress: ProgressCounter?, known: HashedBlocks?) {
         self.progress = progress
+        self.known = known
         self.file = file
         self.blockSize = blockSize
         self.stripes = stripes
@@ -192,9 +201,19 @@ private final class HashJob: @unchecked Sendable {
             let stripe = stripes[s]
             var found: [BlockDigest] = []
             var block = stripe.lowerBound
+            var reused: UInt64 = 0
             do {
                 while block < stripe.upperBound {
-                    let n = Int(min(UInt64(Self.readBlocks), stripe.upperBound - block))
+                    if let k = known?[block] {
+                        if case .digest(let sum) = k { found.append(BlockDigest(index: block, sha256: sum)) }
+                        reused += 1
+                        block += 1
+                        progress?.add(blockSize)
+                        continue
+                    }
+                    // A read covers the next blocks not known already, up to readBlocks.
+                    var n = 1
+                    while n < Self.readBlocks, block + UInt64(n) < stripe.upperBound, known?[block + UInt64(n)] == nil { n += 1 }
                     try file.withBytes(at: block * bs, count: n * blockSize, scratch: buffer.bytes) { chunk in
                         for i in 0..<n {
                             let one = UnsafeRawBufferPointer(rebasing: chunk[(i * blockSize)..<((i + 1) * blockSize)])
@@ -212,6 +231,7 @@ private final class HashJob: @unchecked Sendable {
             }
             lock.lock()
             results[s] = found
+            knownUsed += reused
             lock.unlock()
         }
     }

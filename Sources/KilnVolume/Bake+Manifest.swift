@@ -7,9 +7,10 @@ import KilnManifest
 import KilnOCI
 
 extension Bake {
-    /// Hashes the finished image once (every 512 KiB block on all cores, and the whole file) and writes
-    /// `manifest.json` and its block-digest sidecar beside it, atomically.
-    func writeManifest(_ result: Result, partialImage: String, commit: @escaping () throws -> Void) throws(Error) {
+    /// Hashes what is left of the finished image (the 512 KiB blocks not in `hashed`, on all cores; the whole file
+    /// when asked for) and writes `manifest.json` and its block-digest sidecar beside it, atomically. Returns the
+    /// number of written blocks.
+    func writeManifest(_ result: Result, partialImage: String, hashed: HashedBlocks?, commit: @escaping () throws -> Void) throws(Error) -> UInt64 {
         let fs = result.filesystem
         var images: [ManifestImage] = []
         for b in result.images {
@@ -45,9 +46,10 @@ extension Bake {
             fileMap: fileMap(result))
         do {
             // The partial image is kiln's own until it is renamed: nothing truncates it while it is mapped.
-            _ = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
-                                                 inputs: inputs, hasher: BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true),
-                                                 commit: commit)
+            var hasher = BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true)
+            hasher.known = hashed
+            return try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
+                                                    inputs: inputs, hasher: hasher, commit: commit).blocks.written
         } catch let e as Error {
             throw e
         } catch {

@@ -19,8 +19,9 @@ import KilnOCI
 ///    flattened (`rootfs`) or one overlayfs snapshot per distinct chainID (containerd layouts), a kept layer blob
 ///    copied into the content store in the same pass;
 /// 4. write containerd's JSON blobs and databases, close the filesystem, write the partition table;
-/// 5. hash every block and write the manifest's sidecar;
-/// 6. rename the image into place and write the manifest.
+/// 5. hash every block not hashed yet (most were hashed as they became final, by ``LiveBlockHasher``) and
+///    write the manifest's sidecar;
+/// 6. make the image durable, rename it into place and write the manifest.
 ///
 /// The output directory is locked for the whole bake and its previous outputs removed first; new outputs are
 /// written beside their final names and renamed at the end, so an interrupted, killed or failed bake never
@@ -97,6 +98,10 @@ public struct Bake {
         public var partitionTable: GPT?
         /// Wall time of each phase, in the order they ran.
         public var phases: [Phase] = []
+        /// EBS blocks hashed while the image was written (the manifest phase read only the others).
+        public var blocksHashedWhileWriting: UInt64 = 0
+        /// 512 KiB blocks of the image that hold data (what an EBS snapshot of it stores).
+        public var writtenBlocks: UInt64 = 0
     }
 
     /// The wall time of one phase of a bake.
@@ -142,13 +147,20 @@ public struct Bake {
             Interruption.release(finalImage)
         }
         let partitioned = recipe.layout == .bottlerocket
-        let options = try writerOptions(images.map(\.0), partitioned: partitioned)
+        var options = try writerOptions(images.map(\.0), partitioned: partitioned)
+        // Blocks are hashed as they become final, and handed to writeback then, so that neither the manifest
+        // nor making the image durable needs a second pass over it at the end.
+        let writeback = try Self.createImage(partialImage)
+        let live = LiveBlockHasher(path: partialImage) { writeback.isFinal($0) }
+        defer { live.stop() }
+        options.writeObserver = live
         let writer: EXT4Writer
         do {
             writer = try EXT4Writer(path: partialImage, offset: partitioned ? Self.partitionStart : 0, options: options)
         } catch {
             throw .failed(partialImage, error)
         }
+        live.start()
 
         // 3 and 4. Layers, then what containerd needs beside them.
         var distinct: [Digest: Int64] = [:]
@@ -176,8 +188,13 @@ public struct Bake {
             guard fd >= 0 else { throw .io("\(partialImage): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             do { try table.write(to: fd) } catch { throw .failed(partialImage, error) }
+            // Written beside the filesystem writer: whatever was hashed in these ranges is stale.
+            live.imageDidChange(offset: 0, count: Self.partitionStart)
+            let end = table.partitionStart + table.partitionSize
+            live.imageDidChange(offset: end, count: table.diskSize - end)
             gpt = table
         }
+        let hashed = live.stop()
         clock.end("filesystem")
         counter?.start(phase: "manifest", totalBytes: 0, item: "")
 
@@ -187,7 +204,10 @@ public struct Bake {
         let imageSize = ((try? FileManager.default.attributesOfItem(atPath: partialImage))?[.size] as? NSNumber)?.uint64Value ?? 0
         var result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
                             imageFileSize: imageSize, partitionTable: gpt)
-        try writeManifest(result, partialImage: partialImage) {
+        result.blocksHashedWhileWriting = UInt64(hashed.count)
+        result.writtenBlocks = try writeManifest(result, partialImage: partialImage, hashed: hashed) {
+            // The manifest vouches for the image: it reaches stable storage before either is in place.
+            try writeback.makeDurable()
             Interruption.protect(finalImage)
             guard rename(partialImage, finalImage) == 0 else {
                 throw Error.io("\(finalImage): cannot move the finished image into place: \(String(cString: strerror(errno)))")
@@ -245,6 +265,15 @@ public struct Bake {
         options.volumeName = String(recipe.name.prefix(16))
         options.maximumDepth = budget.depth
         return options
+    }
+
+    /// Creates the empty partial image, for the writer and for writeback to share.
+    static func createImage(_ path: String) throws(Error) -> Writeback {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("\(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        guard let writeback = Writeback(path: path) else { throw .io("\(path): \(String(cString: strerror(errno)))") }
+        return writeback
     }
 
     // MARK: - 3. Layers

@@ -81,7 +81,7 @@ extension Recipe {
         self.init(name: name, platforms: platforms.isEmpty ? [Platform.host] : platforms, images: images, layout: layout,
                   size: size, keepLayerBlobs: try volume["keepLayerBlobs"]?.bool() ?? true, namespace: namespace)
         let manifest = try top["manifest"]?.mapping(allowed: Keys.manifest) ?? [:]
-        fileDigest = try manifest["fileDigest"]?.bool() ?? true
+        fileDigest = try manifest["fileDigest"]?.bool() ?? false
         self.path = path
         self.digest = SHA256Hasher.hash(Array(data))
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()

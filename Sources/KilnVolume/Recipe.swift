@@ -19,7 +19,7 @@ import KilnPlan
 ///   keepLayerBlobs: true
 ///   namespace: k8s.io
 /// manifest:
-///   fileDigest: true
+///   fileDigest: false
 /// plan:
 ///   deadline: 7m
 /// ```
@@ -50,10 +50,10 @@ public struct Recipe: Sendable {
     public var size: VolumeSize
     public var keepLayerBlobs: Bool
     public var namespace: String
-    /// Whether the manifest records the sha256 of the whole image file (`manifest.fileDigest`, default true).
-    /// It is sequential and can only start once the image is complete, so on a large image it is the longest
-    /// part of a bake's hashing; the block digests identify the content without it.
-    public var fileDigest = true
+    /// Whether the manifest records the sha256 of the whole image file (`manifest.fileDigest`, default false).
+    /// It is a sequential pass over the whole image that can only start once the image is complete, while the
+    /// block digests, which identify the content without it, are taken as the image is written.
+    public var fileDigest = false
     /// `cache:`: an OCI layout keeping the blobs fetched from registries (`--cache` overrides it), resolved
     /// against the recipe's directory.
     public var cache: String?

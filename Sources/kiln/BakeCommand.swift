@@ -52,7 +52,7 @@ struct Bake: AsyncParsableCommand {
     @Option(name: .long, help: "containerd namespace for the images (overrides the recipe; default k8s.io, the one kubelet uses).")
     var namespace: String?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (overrides the recipe's manifest.fileDigest; default: record). It is sequential and starts only once the image is complete, so on a large image it is the longest part of the bake's hashing; the per-block digests identify the content without it, and `kiln verify --file-digest` computes it on demand.")
+    @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (overrides the recipe's manifest.fileDigest; default: leave it out). It is a sequential pass over the whole image once it is complete, while the per-block digests are taken as the image is written and identify the content without it; `kiln verify --file-digest` computes it on demand.")
     var fileDigest: Bool?
 
     @OptionGroup var report: ReportOptions
@@ -131,7 +131,8 @@ struct Bake: AsyncParsableCommand {
         if report.json {
             try printJSON(BakeSummary(image: result.imagePath, manifest: result.manifestPath, layout: recipe.layout.rawValue,
                                       imageBytes: result.imageFileSize, filesystemBytes: fs.byteSize,
-                                      usedBlocks: fs.usedBlocks, images: result.images.count,
+                                      usedBlocks: fs.usedBlocks, writtenBlocks: result.writtenBlocks,
+                                      blocksHashedWhileWriting: result.blocksHashedWhileWriting, images: result.images.count,
                                       layers: result.images.reduce(0) { $0 + $1.layerReports.count }, seconds: (seconds * 1000).rounded() / 1000,
                                       phases: Dictionary(result.phases.map { ($0.name, ($0.seconds * 1000).rounded() / 1000) }, uniquingKeysWith: +)))
         } else {
@@ -139,6 +140,7 @@ struct Bake: AsyncParsableCommand {
             print("  layout      \(recipe.layout.rawValue)")
             print("  filesystem  ext4, \(formatBytes(Int64(fs.byteSize))), \(fs.usedBlocks) of \(fs.blockCount) blocks used, \(fs.inodeCount - fs.freeInodes) inodes, uuid \(fs.uuid)")
             print("  manifest    \(result.manifestPath)")
+            print("  blocks      \(result.writtenBlocks) written (512 KiB), \(result.blocksHashedWhileWriting) hashed while the image was written")
             let phases = result.phases.map { "\($0.name) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
             print("  time        \(String(format: "%.2f", seconds)) s (\(phases))")
         }
@@ -218,6 +220,8 @@ struct BakeSummary: Encodable {
     var imageBytes: UInt64
     var filesystemBytes: UInt64
     var usedBlocks: UInt64
+    var writtenBlocks: UInt64
+    var blocksHashedWhileWriting: UInt64
     var images: Int
     var layers: Int
     var seconds: Double

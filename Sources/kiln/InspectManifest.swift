@@ -130,7 +130,7 @@ struct InspectVolume {
         print("recipe      \(m.recipe.name) \(m.recipe.digest.map { "\($0)" } ?? "(no recipe file)")")
         print("created     \(m.createdAt)")
         print("volume      \(m.volume.file): \(formatBytes(Int64(clamping: m.volume.size))), layout \(m.volume.layout)")
-        print("            sha256 \(m.volume.sha256?.description ?? "not recorded (baked with --no-file-digest)")")
+        print("            sha256 \(m.volume.sha256?.description ?? "not recorded (bake with --file-digest to record it)")")
         if let p = m.volume.partition { printPartition(p) }
         if let fs = m.volume.filesystem { printFilesystem(fs) }
         print("blocks      \(m.blocks.count) of \(m.blocks.size / 1024) KiB, \(m.blocks.written) written (\(formatBytes(Int64(clamping: m.blocks.writtenBytes))))")

@@ -2,8 +2,8 @@ import Foundation
 import KilnTestSupport
 import Testing
 
-/// What `kiln bake` records about its image: the whole-file digest (on by default, checked against coreutils'
-/// sha256sum) or its absence with `--no-file-digest`, and the phase times of the summary.
+/// What `kiln bake` records about its image: the whole-file digest (only with `--file-digest`, checked against
+/// coreutils' sha256sum), the block digests taken as the image was written, and the phase times of the summary.
 @Suite struct BakeManifestTests {
     static func json(_ path: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
@@ -14,13 +14,13 @@ import Testing
                              "-o", dir] + extra, environment: ["SOURCE_DATE_EPOCH": "1700000000"])
     }
 
-    @Test func wholeFileDigestIsRecordedUnlessAskedNotTo() throws {
+    @Test func wholeFileDigestIsRecordedOnlyWhenAskedFor() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let dir = scratch.path
-        let with = try bake(into: dir + "/with", ["--json"])
+        let with = try bake(into: dir + "/with", ["--json", "--file-digest"])
         #expect(with.status == 0, "\(with.stderr)")
-        let without = try bake(into: dir + "/without", ["--no-file-digest"])
+        let without = try bake(into: dir + "/without")
         #expect(without.status == 0, "\(without.stderr)")
 
         // The same image either way; the digest is sha256sum's.
@@ -39,6 +39,13 @@ import Testing
         let phases = try #require(summary["phases"] as? [String: Double])
         #expect(Set(phases.keys) == ["layers", "content", "filesystem", "manifest"])
         #expect(without.stdout.contains("manifest ") && without.stdout.contains("layers "))
+        // Most written blocks were hashed while the image was written, and the count is the manifest's.
+        let written = try #require(summary["writtenBlocks"] as? Int)
+        let early = try #require(summary["blocksHashedWhileWriting"] as? Int)
+        #expect(written == (try Self.json(dir + "/with/manifest.json")["blocks"] as? [String: Any])?["written"] as? Int)
+        let blocks = try #require((try Self.json(dir + "/with/manifest.json")["blocks"] as? [String: Any])?["count"] as? Int)
+        #expect(early > 0 && early <= blocks, "\(early) of \(written) written, \(blocks) in all")
+        #expect(without.stdout.contains("hashed while the image was written"), "\(without.stdout)")
 
         // Verify and inspect say what is and is not recorded; --file-digest still computes it.
         #expect(try kiln("verify", dir + "/without/data.img").status == 0)
@@ -60,7 +67,7 @@ import Testing
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let dir = scratch.path
-        let without = try bake(into: dir + "/without", ["--no-file-digest"])
+        let without = try bake(into: dir + "/without")
         try #require(without.status == 0, "\(without.stderr)")
         let r = try validateJSON(schema: packageRoot + "/docs/manifest.schema.json", document: dir + "/without/manifest.json")
         #expect(r.status == 0, "\(r.stderr)")
@@ -97,7 +104,8 @@ import Testing
         #expect(try kiln("verify", "oci:\(dir)/layout:big").status == 0)
     }
 
-    /// The recipe can leave the digest out too (`manifest.fileDigest: false`); the command line overrides it.
+    /// The recipe can ask for the digest (`manifest.fileDigest: true`) or say it is not wanted; the command line
+    /// overrides it either way.
     @Test func recipeDecidesAndTheCommandLineOverrides() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
@@ -117,6 +125,14 @@ import Testing
         #expect(try run(kilnBinary, ["bake", "-q", recipe, "--file-digest", "-o", dir + "/b"], environment: env).status == 0)
         let sum = String(try run("sha256sum", [dir + "/b/data.img"]).stdout.prefix(64))
         #expect((try Self.json(dir + "/b/manifest.json")["volume"] as? [String: Any])?["sha256"] as? String == "sha256:" + sum)
+        try String(contentsOfFile: recipe, encoding: .utf8).replacingOccurrences(of: "fileDigest: false", with: "fileDigest: true")
+            .write(toFile: recipe, atomically: true, encoding: .utf8)
+        // (The recipe's bytes changed, so the image did too: its UUID follows the recipe's digest.)
+        #expect(try run(kilnBinary, ["bake", "-q", recipe, "-o", dir + "/d"], environment: env).status == 0)
+        let sumD = String(try run("sha256sum", [dir + "/d/data.img"]).stdout.prefix(64))
+        #expect((try Self.json(dir + "/d/manifest.json")["volume"] as? [String: Any])?["sha256"] as? String == "sha256:" + sumD)
+        #expect(try run(kilnBinary, ["bake", "-q", recipe, "--no-file-digest", "-o", dir + "/e"], environment: env).status == 0)
+        #expect((try Self.json(dir + "/e/manifest.json")["volume"] as? [String: Any])?["sha256"] == nil)
         // A misspelt section is an input error, not silently ignored.
         try String(contentsOfFile: recipe, encoding: .utf8).replacingOccurrences(of: "manifest:", with: "manifests:")
             .write(toFile: recipe, atomically: true, encoding: .utf8)
