@@ -108,8 +108,9 @@ public struct BlockHasher: Sendable {
         let bs = UInt64(blockSize)
         let runs = file.dataBlockRuns(blockSize: bs, useHoles: skipHoles)
         let stripes = Self.stripes(of: runs, blocks: UInt64(max(1, stripeBlocks)))
-        if let known, known.blockSize != blockSize { throw Error.invalidBlockSize(known.blockSize) }
-        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes, progress: progress, known: known)
+        // Digests of another block size say nothing about these blocks.
+        let usable = known?.blockSize == blockSize ? known : nil
+        let job = HashJob(file: file, blockSize: blockSize, stripes: stripes, progress: progress, known: usable)
         progress?.start(phase: "blocks", totalBytes: Int64(runs.reduce(0) { $0 + UInt64($1.count) } * bs), item: path)
         let workers = max(1, fileDigest ? threads - 1 : threads)
 
