@@ -24,14 +24,60 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
     /// Byte order, as directories are sorted on disk and in the manifest.
     public static func < (a: BytePath, b: BytePath) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 
+    public static func == (a: BytePath, b: BytePath) -> Bool { a.bytes == b.bytes }
+
+    /// The bytes in one go: a layer of a million entries hashes every path more than once.
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(bytes.count)
+    }
+
     /// The components between slashes, empty ones and `.` left out; `..` is kept (the resolver contains it).
     public var components: [ArraySlice<UInt8>] {
-        bytes.split(separator: Self.slash, omittingEmptySubsequences: true).filter { !($0.count == 1 && $0.first == Self.dot) }
+        var out: [ArraySlice<UInt8>] = []
+        var start = 0
+        let n = bytes.count
+        var i = 0
+        while i <= n {
+            if i == n || bytes[i] == Self.slash {
+                let length = i - start
+                if length > 0 && !(length == 1 && bytes[start] == Self.dot) { out.append(bytes[start..<i]) }
+                start = i + 1
+            }
+            i += 1
+        }
+        return out
+    }
+
+    /// What a path holds besides plain components joined by single slashes, found in one pass without
+    /// allocating: most paths in a layer are already clean, and then cleaning them is returning them.
+    private var shape: (plain: Bool, climbs: Bool) {
+        var plain = true
+        var climbs = false
+        var start = 0
+        let n = bytes.count
+        var i = 0
+        while i <= n {
+            if i == n || bytes[i] == Self.slash {
+                let length = i - start
+                if length == 0 {
+                    // A leading, trailing or doubled slash (the empty path is plain).
+                    if n > 0 { plain = false }
+                } else if length == 1 && bytes[start] == Self.dot {
+                    plain = false
+                } else if length == 2 && bytes[start] == Self.dot && bytes[start + 1] == Self.dot {
+                    climbs = true
+                }
+                start = i + 1
+            }
+            i += 1
+        }
+        return (plain, climbs)
     }
 
     /// The path cleaned the way OCI consumers compare paths: no leading `./` or `/`, no trailing `/`, no `.`
     /// components. `..` is kept.
-    public var normalized: BytePath { Self.joined(components) }
+    public var normalized: BytePath { shape.plain ? self : Self.joined(components) }
 
     /// `components` joined with single slashes.
     static func joined<C: Collection>(_ components: C) -> BytePath where C.Element == ArraySlice<UInt8> {
@@ -47,6 +93,8 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
     /// so `..` climbs the names written before it, never above the root, and never through a symlink. The
     /// result has no `.`, no `..`, and no leading or trailing slash; empty means the root itself.
     public var cleaned: BytePath {
+        let shape = self.shape
+        if shape.plain && !shape.climbs { return self }
         var kept: [ArraySlice<UInt8>] = []
         for c in components {
             if c.count == 2 && c.first == Self.dot && c.last == Self.dot {
@@ -63,7 +111,11 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
 
     /// Everything before the last component, normalized (empty for top-level names and the root).
     public var parent: BytePath {
-        Self.joined(components.dropLast())
+        if shape.plain {
+            guard let slash = bytes.lastIndex(of: Self.slash) else { return BytePath([]) }
+            return BytePath(Array(bytes[..<slash]))
+        }
+        return Self.joined(components.dropLast())
     }
 
     /// `self/component` (just `component` when `self` is empty).
@@ -77,6 +129,8 @@ public struct BytePath: Hashable, Sendable, Comparable, ExpressibleByStringInter
     /// The path as text for people: valid UTF-8 is shown as it is; invalid bytes and control characters as
     /// `\xNN`, and a backslash as `\\`, so that distinct paths never print alike.
     public var description: String {
+        // Printable ASCII without a backslash, as nearly every path is, reads as it is.
+        if !bytes.contains(where: { $0 < 0x20 || $0 >= 0x7F || $0 == 0x5C }) { return String(decoding: bytes, as: UTF8.self) }
         var out = ""
         out.reserveCapacity(bytes.count)
         var i = 0
