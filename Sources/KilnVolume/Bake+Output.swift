@@ -48,6 +48,17 @@ struct OutputDirectory {
         where temporaries.contains(where: { name.hasPrefix($0) }) {
             names.append(name)
         }
+        // The manifest goes first and the image is renamed to the partial name before anything slow: unlinking
+        // a large image that reached the disk frees its blocks and takes a while, and a kill meanwhile must not
+        // leave a manifest without its image, or an image that looks finished.
+        let manifest = path + "/" + SnapshotManifest.fileName
+        if unlink(manifest) != 0 && errno != ENOENT {
+            throw .io("\(manifest): cannot remove the previous output: \(String(cString: strerror(errno)))")
+        }
+        let image = path + "/" + Self.imageName
+        if rename(image, partialImage) != 0 && errno != ENOENT {
+            throw .io("\(image): cannot remove the previous output: \(String(cString: strerror(errno)))")
+        }
         for name in names {
             let p = path + "/" + name
             if unlink(p) != 0 && errno != ENOENT {
