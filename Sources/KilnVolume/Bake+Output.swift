@@ -69,6 +69,9 @@ struct OutputDirectory {
 
     /// Removes the outputs of this bake after a failure (whatever was already renamed into place included).
     func removeOutputs() {
+        // The same order as removePrevious: nothing that vouches for an image outlives it.
+        unlink(path + "/" + SnapshotManifest.fileName)
+        rename(path + "/" + Self.imageName, partialImage)
         for name in Self.outputs { unlink(path + "/" + name) }
         unlink(partialImage)
     }
