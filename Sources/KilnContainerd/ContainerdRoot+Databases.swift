@@ -44,7 +44,7 @@ extension ContainerdRoot {
         content.put(bucket: blobBucket, named: "blob")
         ns.put(bucket: content, named: "content")
 
-        var overlay = Bolt.Bucket(sequence: UInt64(snapshotOrder.count))
+        var overlay = Bolt.Bucket(sequence: snapshotSequence)
         for s in orderedSnapshots {
             var b = Bolt.Bucket()
             times(&b)
@@ -72,7 +72,7 @@ extension ContainerdRoot {
 
     /// The overlayfs snapshotter's database (`io.containerd.snapshotter.v1.overlayfs/metadata.db`).
     public func snapshotterDB() throws -> Data {
-        var snaps = Bolt.Bucket(sequence: UInt64(snapshotOrder.count))
+        var snaps = Bolt.Bucket(sequence: snapshotSequence)
         var parents = Bolt.Bucket()
         for s in orderedSnapshots {
             var b = Bolt.Bucket()

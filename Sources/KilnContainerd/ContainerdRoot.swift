@@ -187,4 +187,57 @@ public struct ContainerdRoot: Sendable {
 
     /// Snapshots in creation order.
     public var orderedSnapshots: [Snapshot] { snapshotOrder.compactMap { snapshots[$0] } }
+
+    /// A snapshot of an earlier bake: which layer it holds and its directory number.
+    public struct SnapshotSlot: Sendable, Hashable {
+        public var chainID: Digest
+        public var diffID: Digest
+        public var id: UInt64
+
+        public init(chainID: Digest, diffID: Digest, id: UInt64) {
+            self.chainID = chainID
+            self.diffID = diffID
+            self.id = id
+        }
+    }
+
+    /// Gives each snapshot the directory number an earlier bake gave the same content, so that its files are
+    /// found again at the same paths: the same chainID first, else an unclaimed snapshot of the same layer
+    /// (diffID; an overlayfs snapshot holds its layer's changes only, whatever lies below). The others are
+    /// numbered after the earlier bake's highest, in creation order. Returns the numbers kept.
+    @discardableResult
+    public mutating func reuseSnapshotIDs(_ earlier: [SnapshotSlot]) -> Set<UInt64> {
+        var byChain: [Digest: UInt64] = [:]
+        var byDiff: [Digest: [UInt64]] = [:]
+        for slot in earlier where byChain[slot.chainID] == nil {
+            byChain[slot.chainID] = slot.id
+            byDiff[slot.diffID, default: []].append(slot.id)
+        }
+        var assigned: [Digest: UInt64] = [:]
+        var taken = Set<UInt64>()
+        for chain in snapshotOrder {
+            if let id = byChain[chain], taken.insert(id).inserted { assigned[chain] = id }
+        }
+        for chain in snapshotOrder where assigned[chain] == nil {
+            guard let diff = snapshots[chain]?.diffID, let id = byDiff[diff]?.first(where: { !taken.contains($0) }) else { continue }
+            taken.insert(id)
+            assigned[chain] = id
+        }
+        var next = (earlier.map(\.id).max() ?? 0) + 1
+        for chain in snapshotOrder {
+            let id: UInt64
+            if let kept = assigned[chain] {
+                id = kept
+            } else {
+                id = next
+                next += 1
+            }
+            snapshots[chain]?.id = id
+            snapshots[chain]?.sequence = id
+        }
+        return taken
+    }
+
+    /// The bucket sequence both databases record: at least every snapshot number in use.
+    var snapshotSequence: UInt64 { snapshots.values.map(\.id).max() ?? 0 }
 }

@@ -74,21 +74,41 @@ extension EXT4Writer {
         _ a: inout EXT4.BlockAllocator, geometry g: Geometry, directories: [(UInt32, Int)], xattrInodes: [UInt32]
     ) throws -> Plan {
         var p = Plan()
-        for _ in 0..<g.groups { p.blockBitmaps.append(try a.allocate(upTo: 1).lowerBound) }
-        for _ in 0..<g.groups { p.inodeBitmaps.append(try a.allocate(upTo: 1).lowerBound) }
-        for _ in 0..<g.groups { p.inodeTables.append(try a.allocateContiguous(g.inodeTableBlocks).lowerBound) }
+        // A base's groups keep their metadata where it was; only groups beyond it get new places.
+        let kept = base?.placement.groups ?? []
+        for group in 0..<Int(g.groups) {
+            p.blockBitmaps.append(group < kept.count ? kept[group].blockBitmap : try a.allocate(upTo: 1).lowerBound)
+        }
+        for group in 0..<Int(g.groups) {
+            p.inodeBitmaps.append(group < kept.count ? kept[group].inodeBitmap : try a.allocate(upTo: 1).lowerBound)
+        }
+        for group in 0..<Int(g.groups) {
+            p.inodeTables.append(group < kept.count ? kept[group].inodeTable : try a.allocateContiguous(g.inodeTableBlocks).lowerBound)
+        }
         for (ino, count) in directories {
-            let runs = try a.allocateRuns(UInt64(count))
+            var runs: [Range<UInt64>]
+            var spare: [Range<UInt64>] = []
+            if let old = base?.directoryBlocks[ino], let split = BaseState.split(old, first: UInt64(count)) {
+                (runs, spare) = (split.head, split.rest)
+            } else {
+                runs = try a.allocateRuns(UInt64(count))
+            }
             p.directoryRuns[ino] = runs
             let treeCount = EXT4.extentTreeBlockCount(Self.extents(fromRuns: runs).count)
             if treeCount > 0 {
-                p.directoryTreeBlocks[ino] = try a.allocateRuns(UInt64(treeCount)).flatMap { Array($0) }
+                let tree = try BaseState.split(spare, first: UInt64(treeCount))?.head ?? a.allocateRuns(UInt64(treeCount))
+                p.directoryTreeBlocks[ino] = tree.flatMap { Array($0) }
             }
         }
-        for ino in xattrInodes { p.xattrBlocks[ino] = try a.allocate(upTo: 1).lowerBound }
-        p.journalRuns = try a.allocateRuns(g.journalBlocks)
-        let jt = EXT4.extentTreeBlockCount(Self.extents(fromRuns: p.journalRuns).count)
-        if jt > 0 { p.journalTreeBlocks = try a.allocateRuns(UInt64(jt)).flatMap { Array($0) } }
+        for ino in xattrInodes { p.xattrBlocks[ino] = try base?.xattrBlocks[ino] ?? a.allocate(upTo: 1).lowerBound }
+        if let b = base?.placement {
+            p.journalRuns = b.journalRuns
+            p.journalTreeBlocks = b.journalTreeBlocks
+        } else {
+            p.journalRuns = try a.allocateRuns(g.journalBlocks)
+            let jt = EXT4.extentTreeBlockCount(Self.extents(fromRuns: p.journalRuns).count)
+            if jt > 0 { p.journalTreeBlocks = try a.allocateRuns(UInt64(jt)).flatMap { Array($0) } }
+        }
         return p
     }
 
@@ -192,7 +212,9 @@ extension EXT4Writer {
 
         // Geometry.
         let geometry: Geometry
-        if let fixed = fixedBlocks {
+        if let b = base?.placement {
+            geometry = try baseGeometry(b, directories: directories, xattrInodes: xattrInodes)
+        } else if let fixed = fixedBlocks {
             guard let g = fixedGeometry(blocks: fixed, directories: directories, xattrInodes: xattrInodes) else {
                 // Report a size that does work: the automatic estimate, raised until the layout fits.
                 var need = max(
@@ -213,6 +235,7 @@ extension EXT4Writer {
         isClosed = true
 
         let metadata = try writeMetadata(geometry: geometry, layout: layout, directories: directories, paths: paths)
+        placementFile = encodePlacement(geometry: geometry, layout: layout)
         // The file covers the filesystem, and at least the size that was asked for (a partial last group too
         // small to use is left out of the filesystem but not out of the file).
         try mapIO { try file.extend(toBlocks: max(geometry.blocks, fixedBlocks ?? 0)) }
@@ -344,25 +367,31 @@ extension EXT4Writer {
             itableUnused.append(ipg - highest)
         }
 
-        // Block bitmaps.
-        let gaps = Self.mergedGaps(allocator.gaps)
-        var gapIndex = 0
+        // Block bitmaps: exactly the blocks something refers to, so that what was given up (a removed file,
+        // the place of a base's file that did not come back, a stretch skipped for an inode table) is free.
+        var used = [UInt8](repeating: 0, count: Int(g.groups) * EXT4.blockSize)
+        func mark(_ r: Range<UInt64>) { if !r.isEmpty { Self.setBits(&used, r, to: true) } }
+        for ino in 2..<nodes.count where nodes[ino].live {
+            for e in nodes[ino].extents { mark(e.physical..<(e.physical + UInt64(e.length))) }
+            for b in nodes[ino].treeBlocks { mark(b..<(b + 1)) }
+        }
+        for runs in p.directoryRuns.values { for r in runs { mark(r) } }
+        for blocks in p.directoryTreeBlocks.values { for b in blocks { mark(b..<(b + 1)) } }
+        for b in p.xattrBlocks.values { mark(b..<(b + 1)) }
+        for r in p.journalRuns { mark(r) }
+        for b in p.journalTreeBlocks { mark(b..<(b + 1)) }
+        for group in 0..<Int(g.groups) {
+            mark(p.blockBitmaps[group]..<(p.blockBitmaps[group] + 1))
+            mark(p.inodeBitmaps[group]..<(p.inodeBitmaps[group] + 1))
+            mark(p.inodeTables[group]..<(p.inodeTables[group] + g.inodeTableBlocks))
+        }
         var freeBlocks: [UInt64] = []
         var blockBitmapChecksums: [UInt32] = []
-        let frontier = allocator.next
         for group in 0..<g.groups {
             let start = group * EXT4.blocksPerGroup
             let end = min(start + EXT4.blocksPerGroup, g.blocks)
-            var bitmap = [UInt8](repeating: 0, count: EXT4.blockSize)
-            if frontier > start { Self.setBits(&bitmap, 0..<(min(end, frontier) - start), to: true) }
-            while gapIndex < gaps.count && gaps[gapIndex].upperBound <= start { gapIndex += 1 }
-            var gi = gapIndex
-            while gi < gaps.count && gaps[gi].lowerBound < end {
-                let lo = max(gaps[gi].lowerBound, start) - start
-                let hi = min(gaps[gi].upperBound, end) - start
-                if lo < hi { Self.setBits(&bitmap, lo..<hi, to: false) }
-                gi += 1
-            }
+            let at = Int(group) * EXT4.blockSize
+            var bitmap = Array(used[at..<(at + EXT4.blockSize)])
             Self.setBits(&bitmap, 0..<EXT4.groupBaseBlocks(group), to: true)
             var usedCount: UInt64 = 0
             for byte in bitmap[0..<Int((end - start + 7) / 8)] { usedCount += UInt64(byte.nonzeroBitCount) }
@@ -531,19 +560,6 @@ extension EXT4Writer {
         b.putBytes(uuid, at: 0x30)
         b.putBE32(1, at: 0x40)  // s_nr_users
         return b
-    }
-
-    static func mergedGaps(_ gaps: [Range<UInt64>]) -> [Range<UInt64>] {
-        let sorted = gaps.sorted { $0.lowerBound < $1.lowerBound }
-        var out: [Range<UInt64>] = []
-        for g in sorted {
-            if let last = out.last, g.lowerBound <= last.upperBound {
-                out[out.count - 1] = last.lowerBound..<max(last.upperBound, g.upperBound)
-            } else {
-                out.append(g)
-            }
-        }
-        return out
     }
 
     static func setBits(_ bitmap: inout [UInt8], _ range: Range<UInt64>, to value: Bool) {

@@ -99,6 +99,7 @@ extension EXT4Writer {
         let ino = f.inode
         nodes[Int(ino)].size = f.size
         try buildTreeIfNeeded(ino)
+        base?.preferred = []
     }
 
     /// Writes a whole file in one call.
@@ -148,6 +149,7 @@ extension EXT4Writer {
 
     /// Allocates blocks from the data frontier; a fixed-size filesystem reports how much it would need.
     func allocateData(_ count: UInt64) throws -> Range<UInt64> {
+        if base != nil, let kept = base?.takePreferred(count) { return kept }
         do {
             return try allocator.allocate(upTo: count)
         } catch let e as EXT4.BlockAllocator.Exhausted {

@@ -30,15 +30,17 @@ extension EXT4Writer {
         var node = Node(kind: .symlink, metadata: clamp(metadata ?? EXT4.Metadata(permissions: 0o777, time: options.defaultTime)))
         node.symlinkTarget = bytes
         node.size = UInt64(bytes.count)
+        // The node first: a base may have a block waiting for it.
+        let ino = try addNode(node, in: place.directory, name: place.name)
         if bytes.count >= 60 {
             let run = try allocateData(1)
             var block = bytes
             block.append(contentsOf: [UInt8](repeating: 0, count: EXT4.blockSize - bytes.count))
             try mapIO { try file.write(block, atBlock: run.lowerBound) }
-            node.extents = [EXT4.Extent(logical: 0, physical: run.lowerBound, length: 1)]
-            node.dataBlocks = 1
+            nodes[Int(ino)].extents = [EXT4.Extent(logical: 0, physical: run.lowerBound, length: 1)]
+            nodes[Int(ino)].dataBlocks = 1
         }
-        return EXT4.NodeID(inode: try addNode(node, in: place.directory, name: place.name))
+        return EXT4.NodeID(inode: ino)
     }
 
     /// Creates a hard link at `path` to the node that `target` names (resolved under `targetRoot`, its final

@@ -91,13 +91,23 @@ extension EXT4Writer {
     /// Adds a new node as `name` in directory `dir` and returns its inode number.
     func addNode(_ node: Node, in dir: UInt32, name: [UInt8]) throws -> UInt32 {
         guard nodes.count < Int(UInt32.max) - 1 else { throw Error.tooManyInodes(needed: UInt64(nodes.count) + 1) }
-        let ino = UInt32(nodes.count)
+        var ino = UInt32(nodes.count)
+        if base != nil {
+            ino = base?.claim(node.kind, in: dir, name: name) ?? base?.newInode() ?? ino
+            guard ino < UInt32.max - 1 else { throw Error.tooManyInodes(needed: UInt64(ino)) }
+        }
         var n = node
         if n.kind == .directory {
             n.parent = dir
             nodes[Int(dir)].subdirectories += 1
         }
-        nodes.append(n)
+        if Int(ino) < nodes.count {
+            nodes[Int(ino)] = n
+        } else {
+            // Numbers a base holds for later are skipped: placeholders, not in use, until a node takes them.
+            while nodes.count < Int(ino) { nodes.append(Node(kind: .regular, metadata: nodes[0].metadata, live: false)) }
+            nodes.append(n)
+        }
         nodes[Int(dir)].children?[name] = ino
         return ino
     }
@@ -172,11 +182,9 @@ extension EXT4Writer {
         }
         for e in n.extents {
             let r = e.physical..<(e.physical + UInt64(e.length))
-            allocator.release(r)
             try mapIO { try file.zero(blocks: r.lowerBound, count: UInt64(r.count)) }
         }
         for b in n.treeBlocks {
-            allocator.release(b..<(b + 1))
             try mapIO { try file.zero(blocks: b, count: 1) }
         }
         n.live = false

@@ -38,6 +38,7 @@ extension EXT4Writer {
         nodes[Int(ino)].dataBlocks = runs.reduce(0) { $0 + UInt64($1.count) }
         nodes[Int(ino)].size = size
         try buildTreeIfNeeded(ino)
+        base?.preferred = []
         let fd = dup(file.fd)
         guard fd >= 0 else { throw Error.io(operation: "dup", path: file.path, errno: errno) }
         return EXT4ReservedFile(

@@ -58,6 +58,9 @@ public final class EXT4Writer {
         /// Told of every byte range of the image file the writer (or a reserved file) changes: a block hasher can
         /// follow the image as it is written instead of reading it again afterwards.
         public var writeObserver: (any ImageWriteObserver)?
+        /// A previous filesystem whose geometry, identity and places are kept where the content allows
+        /// (``EXT4/Base``); ``size`` must then be automatic or the base's own size.
+        public var base: EXT4.Base?
 
         public init(
             size: Size = .automatic, seed: [UInt8] = [], defaultTime: EXT4.Timestamp = .zero,
@@ -193,6 +196,10 @@ public final class EXT4Writer {
     var pendingStart: UInt64 = 0
     var pendingBytes: [UInt8] = []
     var isClosed = false
+    /// The base being followed, if any.
+    var base: BaseState?
+    /// Where everything went (``EXT4/Placement``, encoded), filled by ``close()``.
+    public internal(set) var placementFile: [UInt8] = []
 
     static let pendingLimit = 256 * EXT4.blockSize
 
@@ -218,8 +225,11 @@ public final class EXT4Writer {
         var u = SHA256Hasher.hashBytes(from: options.seed, label: "kiln ext4 uuid").prefix(16).map { $0 }
         u[6] = (u[6] & 0x0F) | 0x40  // RFC 4122 version 4 layout, variant 1
         u[8] = (u[8] & 0x3F) | 0x80
-        uuid = u
-        hashSeed = Array(SHA256Hasher.hashBytes(from: options.seed, label: "kiln ext4 hash seed").prefix(16))
+        // Every metadata checksum is seeded by the UUID and every htree by the hash seed: keeping the base's is
+        // what lets unchanged metadata blocks stay byte-identical.
+        uuid = options.base?.placement.uuid ?? u
+        hashSeed = options.base?.placement.hashSeed
+            ?? Array(SHA256Hasher.hashBytes(from: options.seed, label: "kiln ext4 hash seed").prefix(16))
         checksumSeed = EXT4.crc32c(0xFFFF_FFFF, uuid)
         directoryHash = EXT4.DirectoryHash(
             version: options.hashVersion, unsigned: true,
@@ -236,6 +246,13 @@ public final class EXT4Writer {
             parent: EXT4.rootInode, children: [:])
         nodes[Int(EXT4.rootInode)].children = [Array("lost+found".utf8): EXT4.lostAndFoundInode]
         nodes[Int(EXT4.rootInode)].subdirectories = 1
+        if let b = options.base {
+            var state = BaseState(b)
+            if let root = state.unclaimed.removeValue(forKey: EXT4.rootInode) { state.directoryBlocks[EXT4.rootInode] = root.runs }
+            _ = state.claim(.directory, in: EXT4.rootInode, name: Array("lost+found".utf8))
+            allocator.reserve(state.reservedBlocks() + state.directoryBlocks.values.flatMap { $0 })
+            base = state
+        }
     }
 
     /// The filesystem root directory.

@@ -30,6 +30,10 @@ public struct SnapshotInputs: Sendable, Hashable {
     /// Where files and metadata are in the image file.
     public var fileMap: FileMapInput
     public var fileMapPolicy: FileMapPolicy
+    /// The filesystem's placement record (``KilnExt4``'s layout file), written as `manifest.layout`.
+    public var placement: [UInt8]?
+    /// The base the volume was baked against, to record what changed.
+    public var base: BaseInput?
 
     public init(kilnVersion: String, recipe: SnapshotManifest.Recipe, createdAt: String, images: [ManifestImage],
                 layout: String, partition: ManifestPartition? = nil, filesystem: ManifestFilesystem? = nil,
@@ -118,6 +122,10 @@ public enum ManifestWriter {
         }
     }
 
+    /// The file name and format of the filesystem placement sidecar.
+    public static let placementFileName = "manifest.layout"
+    public static let placementFormat = "kiln-ext4-layout-v1"
+
     /// Hashes the image once, writes the sidecar and then the manifest into `outputDirectory` (each atomically,
     /// the manifest last, so a complete-looking output is complete) and returns the manifest.
     ///
@@ -137,6 +145,25 @@ public enum ManifestWriter {
         let fileDigest = hashes.fileDigest
         let directory = URL(fileURLWithPath: outputDirectory)
         let sidecar = try BlockDigestFile(hashes).write(to: directory.appendingPathComponent(BlockDigestFile.defaultFileName).path)
+        var placement: SnapshotManifest.BlockDigestsReference? = nil
+        if let bytes = inputs.placement {
+            let path = directory.appendingPathComponent(placementFileName).path
+            try writeAtomically(bytes, to: path)
+            let digest = bytes.withUnsafeBytes { Digest(sha256: SHA256Hasher.hashBytes($0)) }
+            placement = .init(file: placementFileName, format: placementFormat, digest: digest, size: UInt64(bytes.count))
+        }
+        var base: ManifestBase? = nil
+        if let b = inputs.base {
+            let (changed, unchanged) = ManifestBase.changes(from: b.blocks, to: hashes.written, blockSize: hashes.blockSize)
+            let file = BlockDigestFile(blockSize: hashes.blockSize, blockCount: hashes.blockCount, entries: changed)
+            var reference = try file.write(to: directory.appendingPathComponent(ManifestBase.changesFileName).path)
+            reference.format = ManifestBase.changesFormat
+            base = ManifestBase(
+                manifest: b.manifestDigest, recipe: b.manifest.recipe, createdAt: b.manifest.createdAt, checksum: b.manifest.blocks.checksum,
+                snapshots: b.manifest.snapshots, changedBlocks: UInt64(changed.count),
+                changedBytes: UInt64(changed.count) * UInt64(hashes.blockSize), unchangedBlocks: unchanged, keptInodes: b.keptInodes,
+                changes: reference)
+        }
         let manifest = SnapshotManifest(
             kiln: .init(version: inputs.kilnVersion), recipe: inputs.recipe, createdAt: inputs.createdAt,
             images: inputs.images,
@@ -144,7 +171,8 @@ public enum ManifestWriter {
                 file: imageFileName ?? URL(fileURLWithPath: image).lastPathComponent, size: hashes.fileSize, layout: inputs.layout,
                 partition: inputs.partition, filesystem: inputs.filesystem, sha256: fileDigest),
             blocks: .init(hashes), blockDigests: sidecar,
-            files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy))
+            files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy),
+            placement: placement, base: base)
         let encoded = try encode(manifest)
         try Interruption.commit {
             try commit?()

@@ -33,6 +33,11 @@ public struct SnapshotManifest: Sendable, Hashable, Codable {
     public var blockDigests: BlockDigestsReference
     /// Which files, layers and metadata regions own which blocks.
     public var files: FileMap
+    /// The sidecar recording where the filesystem put every inode, group and journal block
+    /// (`manifest.layout`, format `kiln-ext4-layout-v1`): what a later bake with `--base` keeps.
+    public var placement: BlockDigestsReference?
+    /// The previous bake this one was baked against, and what changed (`kiln bake --base`).
+    public var base: ManifestBase?
     /// The EBS snapshot the volume was uploaded to, once it has been (the upload's own region).
     public var snapshotId: String?
     /// The EBS snapshot of the volume in each region it was uploaded or copied to: region -> snapshot id.
@@ -41,8 +46,11 @@ public struct SnapshotManifest: Sendable, Hashable, Codable {
     public init(
         schemaVersion: Int = SnapshotManifest.currentSchemaVersion, kiln: Tool, recipe: Recipe, createdAt: String,
         images: [ManifestImage], volume: ManifestVolume, blocks: BlockSummary, blockDigests: BlockDigestsReference,
-        files: FileMap, snapshotId: String? = nil, snapshots: [String: String]? = nil
+        files: FileMap, placement: BlockDigestsReference? = nil, base: ManifestBase? = nil, snapshotId: String? = nil,
+        snapshots: [String: String]? = nil
     ) {
+        self.placement = placement
+        self.base = base
         self.schemaVersion = schemaVersion
         self.kiln = kiln
         self.recipe = recipe

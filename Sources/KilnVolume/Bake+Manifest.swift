@@ -10,7 +10,8 @@ extension Bake {
     /// Hashes what is left of the finished image (the 512 KiB blocks not in `hashed`, on all cores; the whole file
     /// when asked for) and writes `manifest.json` and its block-digest sidecar beside it, atomically. Returns the
     /// number of written blocks.
-    func writeManifest(_ result: Result, partialImage: String, hashed: HashedBlocks?, commit: @escaping () throws -> Void) throws(Error) -> UInt64 {
+    func writeManifest(_ result: Result, partialImage: String, hashed: HashedBlocks?, placement: [UInt8],
+                       commit: @escaping () throws -> Void) throws(Error) -> (written: UInt64, changes: ManifestBase?) {
         let fs = result.filesystem
         var images: [ManifestImage] = []
         for b in result.images {
@@ -39,17 +40,22 @@ extension Bake {
             offset: fs.byteOffset, uuid: fs.uuid, label: String(recipe.name.prefix(16)), blockSize: fs.blockSize,
             blockCount: fs.blockCount, inodeCount: UInt64(fs.inodeCount), usedBlocks: fs.usedBlocks,
             usedInodes: UInt64(fs.inodeCount - fs.freeInodes))
-        let inputs = SnapshotInputs(
+        var inputs = SnapshotInputs(
             kilnVersion: KilnVersion.current, recipe: SnapshotManifest.Recipe(name: recipe.name, digest: recipe.digest),
             createdAt: ManifestTimestamp.rfc3339(epochSeconds: sourceDateEpoch), images: images,
             layout: recipe.layout.rawValue, partition: partition, filesystem: filesystem,
             fileMap: fileMap(result))
+        inputs.placement = placement
+        if let b = result.base {
+            inputs.base = BaseInput(manifestDigest: b.manifestDigest, manifest: b.manifest, blocks: b.blocks, keptInodes: result.keptInodes)
+        }
         do {
             // The partial image is kiln's own until it is renamed: nothing truncates it while it is mapped.
             var hasher = BlockHasher(fileDigest: recipe.fileDigest, memoryMapped: true)
             hasher.known = hashed
-            return try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
-                                                    inputs: inputs, hasher: hasher, commit: commit).blocks.written
+            let manifest = try ManifestWriter.writeSnapshot(image: partialImage, imageFileName: "data.img", outputDirectory: outputDirectory,
+                                                            inputs: inputs, hasher: hasher, commit: commit)
+            return (manifest.blocks.written, manifest.base)
         } catch let e as Error {
             throw e
         } catch {

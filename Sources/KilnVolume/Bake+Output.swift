@@ -15,7 +15,8 @@ struct OutputDirectory {
 
     /// The files a bake makes, under their final names.
     static let imageName = "data.img"
-    static let outputs = [imageName, SnapshotManifest.fileName, BlockDigestFile.defaultFileName]
+    static let outputs = [imageName, SnapshotManifest.fileName, BlockDigestFile.defaultFileName, ManifestWriter.placementFileName,
+                          ManifestBase.changesFileName]
 
     var finalImage: String { path + "/" + Self.imageName }
     var partialImage: String { path + "/." + Self.imageName + ".partial" }

@@ -102,6 +102,11 @@ public struct Bake {
         public var blocksHashedWhileWriting: UInt64 = 0
         /// 512 KiB blocks of the image that hold data (what an EBS snapshot of it stores).
         public var writtenBlocks: UInt64 = 0
+        /// The base followed (`--base`), and the filesystem inodes that kept their number and blocks from it.
+        public var base: BakeBase?
+        public var keptInodes: UInt64 = 0
+        /// What changed relative to the base, as the manifest records it.
+        public var changes: ManifestBase?
     }
 
     /// The wall time of one phase of a bake.
@@ -133,6 +138,28 @@ public struct Bake {
             throw .input("layout rootfs flattens exactly one image; the recipe selects \(images.count) (\(images.map { $0.0.displayName + " " + $0.0.platform.description }.joined(separator: ", ")))")
         }
 
+        // The base, read whole first: it may be the very directory this bake is about to empty.
+        let partitioned = recipe.layout == .bottlerocket
+        var base: BakeBase? = nil
+        if let path = recipe.base {
+            do throws(Error) {
+                let loaded = try BakeBase.load(path)
+                if let why = loaded.mismatch(recipe: recipe, images: images.map(\.0), partitioned: partitioned) {
+                    throw Error.input("base '\(loaded.manifestPath)': \(why)")
+                }
+                base = loaded
+            } catch {
+                guard recipe.baseOptional else { throw error }
+                warn?("\(error); baking without a base (--base-optional)")
+            }
+        }
+        var model: ContainerdRoot? = nil
+        if recipe.layout != .rootfs {
+            var m = try containerdModel(images)
+            if let base { m.reuseSnapshotIDs(base.snapshotSlots) }
+            model = m
+        }
+
         // 2. The output directory (locked, the previous outputs removed), the partial image and its writer.
         let output = try OutputDirectory(outputDirectory)
         defer { output.unlock() }
@@ -146,8 +173,12 @@ public struct Bake {
             Interruption.release(partialImage)
             Interruption.release(finalImage)
         }
-        let partitioned = recipe.layout == .bottlerocket
         var options = try writerOptions(images.map(\.0), partitioned: partitioned)
+        if let base {
+            let keep = base.keptInodes(snapshots: model.map { Set($0.snapshots.values.map(\.id)) },
+                                       blobs: model.map { Set($0.blobs.keys) })
+            options.base = EXT4.Base(placement: base.placement, keep: keep)
+        }
         // Blocks are hashed as they become final, and handed to writeback then, so that neither the manifest
         // nor making the image durable needs a second pass over it at the end.
         let writeback = try Self.createImage(partialImage)
@@ -172,7 +203,8 @@ public struct Bake {
             baked = try unpackFlattened(images, into: writer)
             clock.end("layers")
         case .containerd, .bottlerocket:
-            baked = try unpackSnapshots(images, into: writer, clock: &clock)
+            baked = try unpackSnapshots(images, model: model ?? ContainerdRoot(createdAt: GoTime(unixSeconds: sourceDateEpoch)),
+                                        into: writer, clock: &clock)
             clock.end("content")
         }
         counter?.start(phase: "filesystem", totalBytes: 0, item: "")
@@ -205,7 +237,9 @@ public struct Bake {
         var result = Result(imagePath: finalImage, manifestPath: manifestPath, images: baked, filesystem: summary,
                             imageFileSize: imageSize, partitionTable: gpt)
         result.blocksHashedWhileWriting = UInt64(hashed.count)
-        result.writtenBlocks = try writeManifest(result, partialImage: partialImage, hashed: hashed) {
+        result.keptInodes = UInt64(writer.keptInodes)
+        result.base = base
+        let written = try writeManifest(result, partialImage: partialImage, hashed: hashed, placement: writer.placementFile) {
             // The manifest vouches for the image: it reaches stable storage before either is in place.
             try writeback.makeDurable()
             Interruption.protect(finalImage)
@@ -213,6 +247,7 @@ public struct Bake {
                 throw Error.io("\(finalImage): cannot move the finished image into place: \(String(cString: strerror(errno)))")
             }
         }
+        (result.writtenBlocks, result.changes) = written
         clock.end("manifest")
         result.phases = clock.phases
         succeeded = true
@@ -296,13 +331,18 @@ public struct Bake {
 
     /// Containerd layouts: each distinct chainID unpacked once into its own snapshot, from the first image that
     /// has it; every other layer still checked against its own digests; then the JSON blobs and databases.
-    func unpackSnapshots(_ images: [(ResolvedImage, [String])], into writer: EXT4Writer, clock: inout PhaseClock) throws(Error) -> [BakedImage] {
+    /// What containerd will find: every image's blobs, records and snapshots.
+    func containerdModel(_ images: [(ResolvedImage, [String])]) throws(Error) -> ContainerdRoot {
         var model = ContainerdRoot(namespace: recipe.namespace, createdAt: GoTime(unixSeconds: sourceDateEpoch))
         for (image, names) in images {
             do { try model.add(image, names: names, keepLayerBlobs: recipe.keepLayerBlobs) } catch {
                 throw .failed(image.displayName, error)
             }
         }
+        return model
+    }
+
+    func unpackSnapshots(_ images: [(ResolvedImage, [String])], model: ContainerdRoot, into writer: EXT4Writer, clock: inout PhaseClock) throws(Error) -> [BakedImage] {
         let root: ContainerdRootWriter
         do { root = try ContainerdRootWriter(model: model, into: writer, time: EXT4.Timestamp(seconds: sourceDateEpoch)) } catch {
             throw Self.sizeError(error) ?? .failed("containerd root", error)

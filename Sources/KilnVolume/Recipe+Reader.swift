@@ -10,7 +10,7 @@ extension Recipe {
     enum Keys {
         static let top = ["name", "platform", "platforms", "images", "cache", "volume", "manifest", "plan"]
         static let image = ["source", "names"]
-        static let volume = ["layout", "size", "keepLayerBlobs", "namespace"]
+        static let volume = ["layout", "size", "keepLayerBlobs", "namespace", "base", "baseOptional"]
         static let manifest = ["fileDigest"]
         static let plan = PlanOption.allCases.map(\.rawValue)
     }
@@ -96,6 +96,12 @@ extension Recipe {
         }
         do { try plan.validate() } catch { throw .plan(error) }
         self.plan = plan
+        if let node = volume["base"] {
+            let value = try node.string()
+            guard !value.isEmpty else { throw .invalid(file: path, key: node.key, "is empty") }
+            base = value.hasPrefix("/") ? value : directory.appendingPathComponent(value).path
+        }
+        baseOptional = try volume["baseOptional"]?.bool() ?? false
         if let node = top["cache"] {
             let value = try node.string()
             guard !value.isEmpty else { throw .invalid(file: path, key: node.key, "is empty") }

@@ -18,6 +18,7 @@ import KilnPlan
 ///   size: auto                     # or e.g. 20GiB
 ///   keepLayerBlobs: true
 ///   namespace: k8s.io
+///   base: ../previous-bake      # optional: keep a previous bake's places (incremental)
 /// manifest:
 ///   fileDigest: false
 /// plan:
@@ -57,6 +58,12 @@ public struct Recipe: Sendable {
     /// `cache:`: an OCI layout keeping the blobs fetched from registries (`--cache` overrides it), resolved
     /// against the recipe's directory.
     public var cache: String?
+    /// `volume.base`: a previous bake (its output directory or its `manifest.json`) whose places this bake
+    /// keeps, so that only what changed lands on new blocks (`--base` overrides it); resolved against the
+    /// recipe's directory.
+    public var base: String?
+    /// `volume.baseOptional`: bake without the base, with a warning, when it cannot be followed (`--base-optional`).
+    public var baseOptional = false
     /// Defaults for `kiln plan` (the `plan:` section), paths already resolved against the recipe's directory.
     public var plan = PlanOptions()
     /// sha256 of the recipe file as written (nil for recipes built from command-line options).

@@ -55,6 +55,12 @@ struct Bake: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Record the sha256 of the whole image file in the manifest (overrides the recipe's manifest.fileDigest; default: leave it out). It is a sequential pass over the whole image once it is complete, while the per-block digests are taken as the image is written and identify the content without it; `kiln verify --file-digest` computes it on demand.")
     var fileDigest: Bool?
 
+    @Option(name: .long, help: ArgumentHelp("A previous bake (its output directory or its manifest.json, with manifest.layout and manifest.blocks beside it; the old data.img is not needed) whose places to keep: unchanged files, snapshots and blobs stay on the same blocks and new content fills the space of what went away, so few blocks change (overrides the recipe's volume.base). The manifest records what changed; `kiln upload` then sends only those blocks onto the base's snapshot.", valueName: "prev"))
+    var base: String?
+
+    @Flag(name: .long, help: "When the base cannot be kept (another layout, platform set or geometry, a missing or damaged sidecar), warn and bake without it instead of stopping with exit 2.")
+    var baseOptional = false
+
     @OptionGroup var report: ReportOptions
     @OptionGroup(title: "Registry sources (docker://)") var registry: RegistryCLIOptions
 
@@ -78,6 +84,8 @@ struct Bake: AsyncParsableCommand {
             do { recipe.size = try Recipe.VolumeSize(parsing: size) } catch { throw CLIFailure.wrapping("--size", error) }
         }
         if let layerBlobs { recipe.keepLayerBlobs = layerBlobs }
+        if let base { recipe.base = base }
+        if baseOptional { recipe.baseOptional = true }
         if let fileDigest { recipe.fileDigest = fileDigest }
         if let namespace {
             guard Recipe.isValidNamespace(namespace) else {
@@ -134,13 +142,21 @@ struct Bake: AsyncParsableCommand {
                                       usedBlocks: fs.usedBlocks, writtenBlocks: result.writtenBlocks,
                                       blocksHashedWhileWriting: result.blocksHashedWhileWriting, images: result.images.count,
                                       layers: result.images.reduce(0) { $0 + $1.layerReports.count }, seconds: (seconds * 1000).rounded() / 1000,
-                                      phases: Dictionary(result.phases.map { ($0.name, ($0.seconds * 1000).rounded() / 1000) }, uniquingKeysWith: +)))
+                                      phases: Dictionary(result.phases.map { ($0.name, ($0.seconds * 1000).rounded() / 1000) }, uniquingKeysWith: +),
+                                      base: result.changes.map { c in
+                                          BakeSummary.Base(manifest: result.base?.manifestPath ?? "", changedBlocks: c.changedBlocks,
+                                                           changedBytes: c.changedBytes, unchangedBlocks: c.unchangedBlocks,
+                                                           keptInodes: c.keptInodes)
+                                      }))
         } else {
             print("baked \(result.images.count) image\(result.images.count == 1 ? "" : "s") (\(result.images.reduce(0) { $0 + $1.layerReports.count }) layers) into \(result.imagePath)")
             print("  layout      \(recipe.layout.rawValue)")
             print("  filesystem  ext4, \(formatBytes(Int64(fs.byteSize))), \(fs.usedBlocks) of \(fs.blockCount) blocks used, \(fs.inodeCount - fs.freeInodes) inodes, uuid \(fs.uuid)")
             print("  manifest    \(result.manifestPath)")
             print("  blocks      \(result.writtenBlocks) written (512 KiB), \(result.blocksHashedWhileWriting) hashed while the image was written")
+            if let c = result.changes, let b = result.base {
+                print("  base        \(b.manifestPath): \(c.changedBlocks) blocks changed (\(formatBytes(Int64(c.changedBytes)))), \(c.unchangedBlocks) unchanged, \(c.keptInodes) inodes kept in place")
+            }
             let phases = result.phases.map { "\($0.name) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
             print("  time        \(String(format: "%.2f", seconds)) s (\(phases))")
         }
@@ -227,4 +243,14 @@ struct BakeSummary: Encodable {
     var seconds: Double
     /// Wall seconds per phase: layers, content, filesystem, manifest.
     var phases: [String: Double]
+    /// With `--base`: the base's manifest and what changed relative to it.
+    var base: Base?
+
+    struct Base: Encodable {
+        var manifest: String
+        var changedBlocks: UInt64
+        var changedBytes: UInt64
+        var unchangedBlocks: UInt64
+        var keptInodes: UInt64
+    }
 }

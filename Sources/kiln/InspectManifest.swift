@@ -32,6 +32,10 @@ struct InspectVolume {
         }
         printManifest(manifest, path: path)
         if let digests { printBlocks(digests, blockSize: manifest.blocks.size) }
+        if blocks, let b = manifest.base {
+            let changes = try BlockDigestFile.load(path: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(b.changes.file).path)
+            printBlocks(changes.file.entries, blockSize: manifest.blocks.size, title: "blocks changed from the base (index, byte offset, sha256 now)")
+        }
         if files { printFiles(manifest.files) }
     }
 
@@ -136,6 +140,16 @@ struct InspectVolume {
         print("blocks      \(m.blocks.count) of \(m.blocks.size / 1024) KiB, \(m.blocks.written) written (\(formatBytes(Int64(clamping: m.blocks.writtenBytes))))")
         print("checksum    \(m.blocks.checksum) (\(m.blocks.checksumAlgorithm), \(m.blocks.aggregationMethod))")
         print("sidecar     \(m.blockDigests.file) (\(formatBytes(Int64(clamping: m.blockDigests.size))), \(m.blockDigests.digest))")
+        if let p = m.placement {
+            print("layout      \(p.file) (\(formatBytes(Int64(clamping: p.size))), \(p.digest)): where every inode is, for a later bake --base")
+        }
+        if let b = m.base {
+            print("base        manifest \(b.manifest), recipe \(b.recipe.name), created \(b.createdAt)")
+            print("            \(b.changedBlocks) blocks changed (\(formatBytes(Int64(clamping: b.changedBytes)))), \(b.unchangedBlocks) written blocks unchanged, \(b.keptInodes) inodes kept in place")
+            print("            changes \(b.changes.file) (\(b.changes.digest))")
+            let parents = (b.snapshots ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            print("            parent snapshots \(parents.isEmpty ? "none recorded (upload the base, or give kiln upload --parent)" : parents.joined(separator: ", "))")
+        }
         print("snapshot    \(m.snapshotId ?? "not uploaded")")
         print("files       \(o.totalFiles) (\(o.listedFiles) listed one by one), \(m.files.layers.count) layers, \(m.files.regions.count) metadata regions")
         print("images      \(o.images), \(o.layers) distinct layers, \(formatBytes(o.layerBytes)) stored, \(formatBytes(o.uncompressedBytes)) uncompressed, \(o.entries) entries")
@@ -155,9 +169,9 @@ struct InspectVolume {
         }
     }
 
-    func printBlocks(_ entries: [BlockDigest], blockSize: Int) {
+    func printBlocks(_ entries: [BlockDigest], blockSize: Int, title: String = "written blocks (index, byte offset, sha256)") {
         print("")
-        print("written blocks (index, byte offset, sha256):")
+        print("\(title):")
         // Printed in batches: a 200 GB volume has hundreds of thousands of lines.
         var out = ""
         out.reserveCapacity(1 << 20)
