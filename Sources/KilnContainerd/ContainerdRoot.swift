@@ -193,20 +193,28 @@ public struct ContainerdRoot: Sendable {
         public var chainID: Digest
         public var diffID: Digest
         public var id: UInt64
+        /// Where the layer sits: the names of an image that has it, and its index there.
+        public var names: Set<String>
+        public var layerIndex: Int
 
-        public init(chainID: Digest, diffID: Digest, id: UInt64) {
+        public init(chainID: Digest, diffID: Digest, id: UInt64, names: Set<String> = [], layerIndex: Int = -1) {
             self.chainID = chainID
             self.diffID = diffID
             self.id = id
+            self.names = names
+            self.layerIndex = layerIndex
         }
     }
 
     /// Gives each snapshot the directory number an earlier bake gave the same content, so that its files are
-    /// found again at the same paths: the same chainID first, else an unclaimed snapshot of the same layer
-    /// (diffID; an overlayfs snapshot holds its layer's changes only, whatever lies below). The others are
-    /// numbered after the earlier bake's highest, in creation order. Returns the numbers kept.
+    /// found again at the same paths: the same chainID first; else an unclaimed snapshot of the same layer
+    /// (diffID: an overlayfs snapshot holds its layer's changes only, whatever lies below); else, for a layer
+    /// that changed, the unclaimed snapshot at the same place (an image with a name in common, the same layer
+    /// index), whose unchanged files are then found again too. The others are numbered after the earlier
+    /// bake's highest, in creation order. `places` says where each new snapshot's layer sits. Returns the
+    /// numbers kept.
     @discardableResult
-    public mutating func reuseSnapshotIDs(_ earlier: [SnapshotSlot]) -> Set<UInt64> {
+    public mutating func reuseSnapshotIDs(_ earlier: [SnapshotSlot], places: [Digest: (names: Set<String>, layerIndex: Int)] = [:]) -> Set<UInt64> {
         var byChain: [Digest: UInt64] = [:]
         var byDiff: [Digest: [UInt64]] = [:]
         for slot in earlier where byChain[slot.chainID] == nil {
@@ -222,6 +230,13 @@ public struct ContainerdRoot: Sendable {
             guard let diff = snapshots[chain]?.diffID, let id = byDiff[diff]?.first(where: { !taken.contains($0) }) else { continue }
             taken.insert(id)
             assigned[chain] = id
+        }
+        for chain in snapshotOrder where assigned[chain] == nil {
+            guard let place = places[chain],
+                  let slot = earlier.first(where: { $0.layerIndex == place.layerIndex && !$0.names.isDisjoint(with: place.names) && !taken.contains($0.id) })
+            else { continue }
+            taken.insert(slot.id)
+            assigned[chain] = slot.id
         }
         var next = (earlier.map(\.id).max() ?? 0) + 1
         for chain in snapshotOrder {

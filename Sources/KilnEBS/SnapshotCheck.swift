@@ -49,12 +49,19 @@ public struct SnapshotCheck: Sendable {
         let listedSet = Set(listed.map(\.index))
         let written = Set(sidecar.entries.map(\.index))
         let all = UInt64(listedSet.count) == sidecar.blockCount && listedSet.allSatisfy { $0 < sidecar.blockCount } && sidecar.blockCount > UInt64(written.count)
-        let expected = all ? listedSet : written
+        var expected = all ? listedSet : written
+        let zero = [UInt8](repeating: 0, count: EBSClient.blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
+        if let base = manifest.base {
+            // Uploaded onto the base's snapshot: where the base had data and this volume has none, a zero block
+            // was written, and the snapshot lists it.
+            let path = URL(fileURLWithPath: manifestPath).deletingLastPathComponent().appendingPathComponent(base.changes.file).path
+            let changes = try BlockDigestFile.load(path: path).file
+            for c in changes.entries where c.sha256 == zero && listedSet.contains(c.index) { expected.insert(c.index) }
+        }
         var report = Report(snapshotId: snapshotID, listedBlocks: listed.count, expectedBlocks: expected.count, allBlocks: all,
                             missing: written.subtracting(listedSet).sorted(), unexpected: listedSet.subtracting(expected).sorted(),
                             downloaded: 0, mismatches: [])
         guard download else { return report }
-        let zero = [UInt8](repeating: 0, count: EBSClient.blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
         var table: [UInt64: SHA256Sum] = [:]
         for e in sidecar.entries { table[e.index] = e.sha256 }
         let digests = table

@@ -20,6 +20,8 @@ public struct UploadPlan: Sendable {
     public var imageSize: UInt64
     public var blockCount: UInt64
     public var encrypted: Bool
+    /// Whether only the blocks that differ from the manifest's base are sent (an upload onto the base's snapshot).
+    public var changesOnly: Bool
 
     /// Errors in the upload's inputs.
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
@@ -28,9 +30,13 @@ public struct UploadPlan: Sendable {
         case blockSize(String, Int)
         case imageMissing(String)
         case imageSize(String, UInt64, UInt64)
+        case noBase(String)
+        case changesMismatch(String, String)
 
         public var description: String {
             switch self {
+            case .noBase(let p): return "manifest '\(p)' was not baked with --base: there is no list of changed blocks to send onto a parent snapshot (bake with --base PREV, PREV being the bake the parent snapshot holds, or upload without a parent)"
+            case .changesMismatch(let p, let why): return "changed-block file '\(p)' does not match its manifest: \(why)"
             case .sidecarMismatch(let p, let why): return "block digest file '\(p)' does not match its manifest: \(why)"
             case .checksumMismatch(let p, let m, let s): return "manifest '\(p)' records LINEAR \(m) but its block digests give \(s)"
             case .blockSize(let p, let s): return "manifest '\(p)' has block size \(s); EBS snapshots use 524288"
@@ -42,7 +48,11 @@ public struct UploadPlan: Sendable {
 
     /// The plan for the manifest at `manifestPath`. Encrypted uploads send every block (zero blocks too), since an
     /// encrypted snapshot reads garbage where nothing was written.
-    public init(manifestPath: String, manifest: SnapshotManifest, encrypted: Bool) throws {
+    ///
+    /// With `changesOnly`, the plan holds only the blocks that differ from the manifest's base (``ManifestBase``),
+    /// zero blocks included where the base had data, and the checksum is theirs: what a snapshot started with
+    /// the base's snapshot as its parent needs.
+    public init(manifestPath: String, manifest: SnapshotManifest, encrypted: Bool, changesOnly: Bool = false) throws {
         guard manifest.blocks.size == EBSClient.blockSize else { throw Error.blockSize(manifestPath, manifest.blocks.size) }
         let sidecarPath = manifest.sidecarPath(manifestPath: manifestPath)
         let loaded = try BlockDigestFile.load(path: sidecarPath)
@@ -63,8 +73,21 @@ public struct UploadPlan: Sendable {
         guard imageSize == manifest.volume.size else { throw Error.imageSize(imagePath, imageSize, manifest.volume.size) }
         blockCount = file.blockCount
         self.encrypted = encrypted
+        self.changesOnly = changesOnly
         volumeSizeGiB = max(1, Int((manifest.volume.size + (1 << 30) - 1) >> 30))
-        if encrypted {
+        if changesOnly {
+            guard let base = manifest.base else { throw Error.noBase(manifestPath) }
+            let changesPath = URL(fileURLWithPath: manifestPath).deletingLastPathComponent().appendingPathComponent(base.changes.file).path
+            let changes = try BlockDigestFile.load(path: changesPath)
+            guard changes.digest == base.changes.digest else {
+                throw Error.changesMismatch(changesPath, "its sha256 is \(changes.digest), the manifest records \(base.changes.digest)")
+            }
+            guard UInt64(changes.file.entries.count) == base.changedBlocks, changes.file.blockCount == file.blockCount else {
+                throw Error.changesMismatch(changesPath, "\(changes.file.entries.count) blocks, the manifest says \(base.changedBlocks)")
+            }
+            blocks = changes.file.entries
+            checksum = LinearChecksum.compute(blocks)
+        } else if encrypted {
             let zero = [UInt8](repeating: 0, count: EBSClient.blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
             var all: [BlockDigest] = []
             all.reserveCapacity(Int(file.blockCount))
@@ -90,6 +113,7 @@ public struct UploadPlan: Sendable {
     /// journal's generation: a retried start returns the same snapshot.
     public func clientToken(region: String, start: EBSClient.StartRequest, generation: Int) -> String {
         var text = "kiln-upload-v1\n\(checksum)\n\(blocks.count)\n\(volumeSizeGiB)\n\(region)\n\(encrypted)\n\(start.kmsKeyARN ?? "")\n"
+        if let parent = start.parentSnapshotID { text += "parent \(parent)\n" }
         text += "\(start.description ?? "")\n\(start.tags.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1f}"))\n\(generation)"
         return Array(text.utf8).withUnsafeBytes { SHA256Hasher.hashBytes($0) }.map { String(format: "%02x", $0) }.joined()
     }

@@ -96,9 +96,9 @@ public struct BakeBase: Sendable {
     var snapshotSlots: [ContainerdRoot.SnapshotSlot] {
         var out: [ContainerdRoot.SnapshotSlot] = []
         for image in manifest.images {
-            for layer in image.layers {
+            for (i, layer) in image.layers.enumerated() {
                 guard let text = layer.snapshotId, let id = UInt64(text) else { continue }
-                out.append(ContainerdRoot.SnapshotSlot(chainID: layer.chainID, diffID: layer.diffID, id: id))
+                out.append(ContainerdRoot.SnapshotSlot(chainID: layer.chainID, diffID: layer.diffID, id: id, names: Set(image.names), layerIndex: i))
             }
         }
         return out

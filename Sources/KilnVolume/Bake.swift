@@ -156,7 +156,13 @@ public struct Bake {
         var model: ContainerdRoot? = nil
         if recipe.layout != .rootfs {
             var m = try containerdModel(images)
-            if let base { m.reuseSnapshotIDs(base.snapshotSlots) }
+            if let base {
+                var places: [Digest: (names: Set<String>, layerIndex: Int)] = [:]
+                for (image, names) in images {
+                    for (i, chain) in image.chainIDs.enumerated() where places[chain] == nil { places[chain] = (Set(names), i) }
+                }
+                m.reuseSnapshotIDs(base.snapshotSlots, places: places)
+            }
             model = m
         }
 

@@ -15,6 +15,10 @@ struct Upload: AsyncParsableCommand {
             its sha256 from the block digest sidecar, and completes the snapshot with the LINEAR checksum. The \
             snapshot ids (region -> id) are written into manifest.json.
 
+            A volume baked with --base is uploaded incrementally: the snapshot starts from the base's snapshot in \
+            the region (recorded in the base's manifest, or --parent) and only the blocks that differ from the \
+            base are sent, zero blocks included where the base had data. --no-parent uploads the whole volume.
+
             Resumable: manifest.upload-journal beside the manifest records the snapshot and each acknowledged \
             block; running the same upload again continues that snapshot. Throttling, 5xx answers, resets and \
             timeouts are retried with jittered backoff; access, validation and quota errors stop at once (exit 3).
@@ -63,6 +67,12 @@ struct Upload: AsyncParsableCommand {
     @Flag(help: "Upload again even when the manifest records a snapshot in the region.")
     var force = false
 
+    @Option(help: ArgumentHelp("Start the snapshot from this parent (ParentSnapshotId) and send only the blocks that differ from it: the parent must hold the bake this one was baked against with --base. Default: the base's snapshot in the region when its manifest recorded one.", valueName: "snap-id"))
+    var parent: String?
+
+    @Flag(name: .customLong("no-parent"), help: "Upload the whole volume even when the manifest's base has a snapshot in the region.")
+    var noParent = false
+
     @OptionGroup var report: ReportOptions
 
     struct Report: Encodable {
@@ -75,6 +85,8 @@ struct Upload: AsyncParsableCommand {
         var changedBlocks: UInt64
         var checksum: String
         var volumeSizeGiB: Int
+        /// The parent snapshot the upload started from (only changed blocks sent), if any.
+        var parentSnapshotId: String?
         var seconds: Double
         var requestsPerSecond: Double
         var statistics: AWSCallStatistics.Snapshot?
@@ -94,11 +106,39 @@ struct Upload: AsyncParsableCommand {
             throw CLIFailure.input("--kms-key-id: '\(kmsKeyID)' is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); StartSnapshot takes ARNs only")
         }
         if let description, description.utf8.count > 255 { throw CLIFailure.input("--description: longer than 255 bytes") }
-        let encrypt = encrypted || kmsKeyID != nil
-        let plan = try UploadPlan(manifestPath: manifestPath, manifest: manifest, encrypted: encrypt)
+        if parent != nil && noParent { throw CLIFailure.input("give either --parent or --no-parent, not both") }
+        if let parent, !parent.hasPrefix("snap-") { throw CLIFailure.input("--parent: '\(parent)' is not a snapshot id (snap-...)") }
         let session = try AWSSession(region: region, profile: profile, endpointURL: endpointURL, environment: ProcessInfo.processInfo.environment,
                                      maxConnections: workers)
         let quiet = report.quiet || report.json
+        // The parent: asked for, or the snapshot of the base in this region, as the base's manifest recorded it.
+        let recordedParent = manifest.base?.snapshots?[session.region]
+        let parentID = noParent ? nil : (parent ?? recordedParent)
+        if let parentID {
+            guard manifest.base != nil else {
+                await session.shutdown()
+                throw CLIFailure.input("--parent \(parentID): \(manifestPath) was not baked with --base, so kiln does not know which blocks differ from the parent; bake with --base PREV (the bake \(parentID) holds)")
+            }
+            if let recordedParent, recordedParent != parentID {
+                await session.shutdown()
+                throw CLIFailure.input("--parent \(parentID): the base's manifest records \(recordedParent) as its snapshot in \(session.region); sending only the changes onto another snapshot would give a wrong volume")
+            }
+            if encrypted {
+                // The EBS API refuses Encrypted together with ParentSnapshotId: a child has its parent's encryption
+                // (or --kms-key-id's key when the parent is encrypted).
+                await session.shutdown()
+                throw CLIFailure.input("--encrypted cannot be combined with a parent snapshot: StartSnapshot refuses Encrypted with ParentSnapshotId; the new snapshot is encrypted when its parent is (give --kms-key-id for another key), or upload the whole volume with --no-parent")
+            }
+            if recordedParent == nil {
+                Console.warning("\(parentID) is taken on trust as the snapshot of base \(manifest.base?.manifest.description ?? "?"): its manifest recorded no snapshot in \(session.region)")
+            }
+        }
+        let encrypt = parentID == nil && (encrypted || kmsKeyID != nil)
+        let plan: UploadPlan
+        do { plan = try UploadPlan(manifestPath: manifestPath, manifest: manifest, encrypted: encrypt, changesOnly: parentID != nil) } catch {
+            await session.shutdown()
+            throw error
+        }
         let started = Date()
         do {
             let retryLog = RetryLog(quiet: quiet)
@@ -116,7 +156,10 @@ struct Upload: AsyncParsableCommand {
                 let uploader = SnapshotUploader(
                     plan: plan, ebs: ebs, region: session.region, journalPath: journalPath, workers: workers,
                     start: EBSClient.StartRequest(volumeSizeGiB: plan.volumeSizeGiB, description: desc, tags: parsedTags, encrypted: encrypt,
-                                                  kmsKeyARN: kmsKeyID, clientToken: ""))
+                                                  kmsKeyARN: kmsKeyID, clientToken: "", parentSnapshotID: parentID))
+                if let parentID {
+                    Console.progress("starting from parent \(parentID): \(plan.blocks.count) changed blocks of \(manifest.blocks.written) to send", quiet: quiet)
+                }
                 let counter = ProgressCounter()
                 counter.start(phase: "blocks", item: session.region)
                 let display = ProgressDisplay.start(counter, label: "upload", quiet: quiet)
@@ -171,6 +214,7 @@ struct Upload: AsyncParsableCommand {
             let out = Report(region: session.region, snapshotId: snapshotID, uploaded: result != nil, resumed: result?.resumed ?? false,
                              blocksSent: result?.blocksSent ?? 0, blocksAlreadyAcknowledged: result?.blocksAlreadyAcknowledged ?? 0,
                              changedBlocks: result?.changedBlocks ?? 0, checksum: plan.checksum, volumeSizeGiB: plan.volumeSizeGiB,
+                             parentSnapshotId: result == nil ? nil : parentID,
                              seconds: seconds, requestsPerSecond: result.map { $0.seconds > 0 ? Double($0.blocksSent) / $0.seconds : 0 } ?? 0,
                              statistics: stats, snapshots: manifest.snapshots ?? [:], manifest: manifestPath)
             if report.json {

@@ -319,6 +319,49 @@ struct ContainerdIntegrationTests {
         #expect(r.stdout.contains("result: SAME"), "\(r.stdout)")
     }
 
+    // MARK: - Incremental bakes
+
+    @Test("bake --base: a volume rebaked onto a previous one (an image added) is e2fsck-clean, complete and GC-safe in containerd, and runs",
+          requires(.kiln, .root, .loop, .overlay, .containerd, .runc, .e2fs, .bbolt))
+    func rebakedVolumeOpens() throws {
+        let env = try TestEnvironment("rebake")
+        defer { env.close() }
+        let epoch = ["SOURCE_DATE_EPOCH": "1700000000"]
+        let v1 = env.dir + "/v1", v2 = env.dir + "/v2"
+        let first = try run([kilnBinary, "bake", "-q", "--source", "oci:fixtures/example-oci:tools:1.0", "--name", "registry.example.com/tools:1.0",
+                             "-o", v1], environment: epoch, timeout: 300)
+        try #require(first.status == 0, "v1: \(first)")
+        let second = try run([kilnBinary, "bake", "fixtures/recipe.yaml", "-o", v2, "--base", v1, "--json"], environment: epoch, timeout: 300)
+        try #require(second.status == 0, "v2: \(second)")
+        let summary = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any] ?? [:]
+        let base = summary["base"] as? [String: Any] ?? [:]
+        #expect((base["keptInodes"] as? Int ?? 0) > 0 && (base["unchangedBlocks"] as? Int ?? 0) > 0, "\(second.stdout)")
+
+        let part = try run(["bash", "-c", "set -e; l=$(losetup -f --show -r -o 1048576 \(v2)/data.img); e2fsck -fn $l; r=$?; losetup -d $l; exit $r"])
+        #expect(part.status == 0, "e2fsck -fn: \(part)")
+
+        let root = try env.startContainerd(on: v2 + "/data.img")
+        #expect(env.waitForGarbageCollection(), "containerd logged no garbage collection within 15 s")
+        let check = try env.ctr("-n", "k8s.io", "images", "check")
+        try #require(check.status == 0, "ctr images check: \(check)")
+        let rows = parseImagesCheck(check.stdout)
+        #expect(Set(rows.keys) == Set(Fixtures.images.flatMap(\.criNames)), "\(check.stdout)")
+        #expect(rows.values.allSatisfy { $0.status.hasPrefix("complete") && $0.unpacked == "true" }, "\(check.stdout)")
+        let snapshots = try env.ctr("-n", "k8s.io", "snapshots", "--snapshotter", "overlayfs", "ls")
+        let committed = Set(snapshots.stdout.split(separator: "\n").dropFirst().compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.last == "Committed" ? f.first.map(String.init) : nil
+        })
+        #expect(committed == Set(Fixtures.images.flatMap(\.chainIDs)), "committed snapshots: \(snapshots.stdout)")
+        let r = try env.ctr("-n", "k8s.io", "run", "--rm", "--snapshotter", "overlayfs", "--fifo-dir", env.envDir + "/fifo",
+                            "registry.example.com/app:v1", "t1", "/bin/sh", "-c", "ls /etc", timeout: 60)
+        #expect(r.status == 0 && r.stdout.contains("os-release"), "ctr run: \(r)\n\(env.containerdLog())")
+        // After the garbage collection containerd still holds every blob the bake put there.
+        let content = try env.ctr("-n", "k8s.io", "content", "ls", "-q")
+        let blobs = (try? FileManager.default.contentsOfDirectory(atPath: root + "/io.containerd.content.v1.content/blobs/sha256")) ?? []
+        #expect(Set(content.stdout.split(separator: "\n").map { String($0.dropFirst("sha256:".count)) }) == Set(blobs), "\(content.stdout)")
+    }
+
     // MARK: - The containerd layout
 
     @Test("containerd layout: a bare ext4 filesystem that containerd opens the same way",

@@ -4,6 +4,7 @@
 serve: moto in server mode (EBS, EC2, STS) behind a proxy that logs every request, checks its SigV4 signature
        with botocore (the oracle) for the access keys it is told, injects faults (429, 503, connection resets,
        slow answers, refusals), and also answers as a container-credentials endpoint and an IMDSv2 endpoint.
+       A snapshot started with a ParentSnapshotId starts with the parent's blocks, as on EBS (moto ignores it).
        Writes {"proxy": PORT, "moto": PORT} to --ready once listening; runs until stdin closes or SIGTERM.
 sign:  reads a JSON list of requests on stdin and prints the Authorization header botocore's SigV4Auth gives
        each, one JSON list on stdout.
@@ -106,6 +107,34 @@ class State:
                 self.log.write(json.dumps(entry) + "\n")
 
 
+def inherit_blocks(moto_port, parent, child, headers):
+    """EBS starts a snapshot with a ParentSnapshotId holding every block of the parent; moto ignores the parameter,
+    so the stand-in copies the parent's blocks into the new snapshot itself (straight to moto, not logged as the
+    client's requests). Returns the number of blocks copied."""
+    auth = {k: v for k, v in headers.items() if k.lower() in ("authorization", "x-amz-date", "x-amz-security-token")}
+
+    def call(method, path, body=b"", extra=None):
+        conn = http.client.HTTPConnection("127.0.0.1", moto_port, timeout=120)
+        conn.request(method, path, body=body, headers=dict(auth, **(extra or {})))
+        r = conn.getresponse()
+        out = (r.status, r.read(), dict(r.getheaders()))
+        conn.close()
+        return out
+
+    status, listing, _ = call("GET", "/snapshots/%s/blocks" % parent)
+    if status != 200:
+        raise RuntimeError("cannot list the parent %s: %d %r" % (parent, status, listing))
+    blocks = json.loads(listing).get("Blocks", [])
+    for b in blocks:
+        index, token = b["BlockIndex"], b["BlockToken"]
+        status, data, h = call("GET", "/snapshots/%s/blocks/%s?blockToken=%s" % (parent, index, token))
+        h = {k.lower(): v for k, v in h.items()}
+        call("PUT", "/snapshots/%s/blocks/%s" % (child, index), data,
+             {"x-amz-Checksum": h.get("x-amz-checksum", ""), "x-amz-Checksum-Algorithm": "SHA256",
+              "x-amz-Data-Length": str(len(data)), "content-type": "application/octet-stream"})
+    return len(blocks)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state = None
@@ -200,6 +229,11 @@ class Handler(BaseHTTPRequestHandler):
             response = conn.getresponse()
             data = response.read()
             entry["status"] = response.status
+            if op == "StartSnapshot" and response.status < 300:
+                parent = json.loads(body or b"{}").get("ParentSnapshotId")
+                if parent:
+                    entry["parent"] = parent
+                    entry["inheritedBlocks"] = inherit_blocks(self.state.moto_port, parent, json.loads(data)["SnapshotId"], headers)
             self.state.record(entry)
             out = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date")]
             conn.close()
