@@ -70,6 +70,68 @@ struct UploadTests {
         #expect(try standin.requests().filter { $0.op == "PutSnapshotBlock" }.count == written)
     }
 
+    @Test("a volume baked with --base goes onto the base's snapshot: only the changed blocks are sent, and the snapshot reads back as data.img")
+    func incrementalUpload() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let standin = try AWSStandin()
+        defer { standin.stop() }
+        let env = standin.environment()
+        let v1 = dir.path("v1"), v2 = dir.path("v2")
+        let epoch = ["SOURCE_DATE_EPOCH": "1700000000"]
+        try #require(try run(kilnBinary, ["bake", "-q", "--source", "oci:\(fixtures)/example-oci:tools:1.0", "--name", "registry.example.com/tools:1.0",
+                                          "-o", v1], environment: epoch).succeeded)
+        let up1 = try run(kilnBinary, ["upload", v1, "--endpoint-url", standin.endpoint, "--json"], environment: env)
+        try #require(up1.succeeded, "\(up1)")
+        let id1 = (try JSONSerialization.jsonObject(with: up1.standardOutput) as? [String: Any])?["snapshotId"] as? String ?? ""
+        let written1 = (try Self.manifest(v1)["blocks"] as? [String: Any])?["written"] as? Int ?? -1
+
+        // Without --base there is nothing to send incrementally.
+        let noBase = try run(kilnBinary, ["upload", v1, "--endpoint-url", standin.endpoint, "--parent", id1, "--force"], environment: env)
+        #expect(noBase.status == 2 && noBase.stderr.contains("--base"), "\(noBase)")
+
+        let bake2 = try run(kilnBinary, ["bake", "-q", packageRoot + "/fixtures/recipe.yaml", "-o", v2, "--base", v1], environment: epoch)
+        try #require(bake2.succeeded, "\(bake2)")
+        let base = try Self.manifest(v2)["base"] as? [String: Any] ?? [:]
+        let changed = base["changedBlocks"] as? Int ?? -1
+        #expect((base["snapshots"] as? [String: String])?["us-east-1"] == id1, "\(base)")
+        let encrypted = try run(kilnBinary, ["upload", v2, "--endpoint-url", standin.endpoint, "--encrypted"], environment: env)
+        #expect(encrypted.status == 2 && encrypted.stderr.contains("ParentSnapshotId"), "\(encrypted)")
+
+        let seen = try standin.requests().count
+        let up2 = try run(kilnBinary, ["upload", v2, "--endpoint-url", standin.endpoint, "--json"], environment: env)
+        try #require(up2.succeeded, "\(up2)")
+        let report = try JSONSerialization.jsonObject(with: up2.standardOutput) as? [String: Any] ?? [:]
+        let id2 = report["snapshotId"] as? String ?? ""
+        #expect(report["parentSnapshotId"] as? String == id1 && report["blocksSent"] as? Int == changed, "\(report)")
+        let requests = try standin.requests().dropFirst(seen)
+        let start = requests.first { $0.op == "StartSnapshot" }
+        #expect(start?.parent == id1 && start?.inheritedBlocks == written1, "\(String(describing: start))")
+        #expect(requests.filter { $0.op == "PutSnapshotBlock" }.count == changed)
+        #expect(changed > 0 && changed < written1, "\(changed) of \(written1)")
+
+        // The child, read back block by block straight from moto, is v2's data.img: listed blocks equal it, and
+        // every block it does not list is zero in the image.
+        let check = try standin.boto3("""
+            ebs = client('ebs')
+            img = open('\(v2)/data.img', 'rb').read()
+            listed = {int(b['BlockIndex']): b['BlockToken'] for b in ebs.list_snapshot_blocks(SnapshotId='\(id2)')['Blocks']}
+            bad = 0
+            for i in range((len(img) + 524287) // 524288):
+                want = img[i*524288:(i+1)*524288].ljust(524288, b'\\0')
+                if i in listed:
+                    got = ebs.get_snapshot_block(SnapshotId='\(id2)', BlockIndex=i, BlockToken=listed[i])['BlockData'].read()
+                else:
+                    got = bytes(524288)
+                bad += got != want
+            print(bad)
+            """)
+        #expect(check.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(check)")
+        let verify = try run(kilnBinary, ["verify", "ebs://us-east-1/\(id2)", "--manifest", v2 + "/manifest.json", "--download",
+                                          "--endpoint-url", standin.endpoint], environment: env)
+        #expect(verify.succeeded, "\(verify)")
+    }
+
     @Test("429, throttling, 503, resets and slow answers are retried; the snapshot is exact")
     func faults() throws {
         let dir = try TemporaryDirectory()

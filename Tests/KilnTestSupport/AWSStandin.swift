@@ -79,6 +79,9 @@ public final class AWSStandin: @unchecked Sendable {
         public var fault: String?
         public var inFlight: Int?
         public var time: Double
+        /// StartSnapshot: the ParentSnapshotId asked for, and the parent's blocks the new snapshot started with.
+        public var parent: String?
+        public var inheritedBlocks: Int?
     }
 
     /// Every request the proxy saw so far.
