@@ -144,6 +144,11 @@ public struct Bake {
         if let path = recipe.base {
             do throws(Error) {
                 let loaded = try BakeBase.load(path)
+                let baseDirectory = URL(fileURLWithPath: loaded.manifestPath).deletingLastPathComponent().resolvingSymlinksInPath().path
+                if baseDirectory == URL(fileURLWithPath: outputDirectory).resolvingSymlinksInPath().path {
+                    // The bake empties its output directory first: a bake that then failed would lose its base.
+                    throw Error.input("base '\(loaded.manifestPath)' is in the output directory, which the bake empties first; bake into another directory (a base needs only manifest.json, manifest.layout and manifest.blocks)")
+                }
                 if let why = loaded.mismatch(recipe: recipe, images: images.map(\.0), partitioned: partitioned) {
                     throw Error.input("base '\(loaded.manifestPath)': \(why)")
                 }

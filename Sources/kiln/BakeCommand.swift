@@ -188,6 +188,7 @@ extension Bake {
             name: recipe.name, path: recipe.path, digest: recipe.digest?.description,
             platforms: recipe.platforms.map(\.description), images: images, layout: recipe.layout.rawValue, size: size,
             keepLayerBlobs: recipe.keepLayerBlobs, namespace: recipe.namespace, fileDigest: recipe.fileDigest,
+            base: recipe.base, baseOptional: recipe.baseOptional,
             plan: Dictionary(uniqueKeysWithValues: recipe.plan.settings.map { ($0.key.rawValue, $0.value.text) }))
         if report.json { return try printJSON(resolved) }
         print("recipe      \(recipe.name)\(recipe.path.map { " (\($0))" } ?? "")")
@@ -197,6 +198,7 @@ extension Bake {
         }
         print("volume      layout \(resolved.layout), size \(size)\(size == "auto" ? "" : " bytes"), namespace \(resolved.namespace), layer blobs \(resolved.keepLayerBlobs ? "kept" : "left out")")
         print("manifest    whole-file sha256 \(resolved.fileDigest ? "recorded" : "left out")")
+        if let base = recipe.base { print("base        \(base)\(recipe.baseOptional ? " (optional)" : "")") }
         for key in resolved.plan.keys.sorted() { print("plan        \(key): \(resolved.plan[key] ?? "")") }
     }
 }
@@ -224,6 +226,9 @@ struct ResolvedRecipe: Encodable {
     var keepLayerBlobs: Bool
     var namespace: String
     var fileDigest: Bool
+    /// The previous bake to keep places from (`--base`, `volume.base`), and whether baking without it is allowed.
+    var base: String?
+    var baseOptional: Bool
     /// `plan:` values as written, paths resolved against the recipe's directory.
     var plan: [String: String]
 }

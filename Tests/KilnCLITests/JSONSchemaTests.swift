@@ -22,6 +22,8 @@ import Testing
             set -e
             python3 scripts/lib/hostile-layers.py "$1/hostile"
             SOURCE_DATE_EPOCH=1700000000 "$2" bake -q fixtures/recipe.yaml -o "$1/out" > /dev/null
+            SOURCE_DATE_EPOCH=1700000000 "$2" bake -q --source oci:fixtures/example-oci:tools:1.0 -o "$1/tools" > /dev/null
+            SOURCE_DATE_EPOCH=1700000000 "$2" bake -q fixtures/recipe.yaml -o "$1/rebaked" --base "$1/tools" > /dev/null
             cp -r "$1/out" "$1/bad"
             printf 'X' | dd of="$1/bad/data.img" bs=1 seek=$((1048576 + 4096 * 40)) conv=notrunc 2>/dev/null
             """, "-", dir, kilnBinary], cwd: packageRoot)
@@ -33,6 +35,8 @@ import Testing
         Case(name: "bake rootfs", schema: "bake",
              arguments: ["bake", "-q", "--json", "--source", "oci:fixtures/example-oci:app:v1", "--layout", "rootfs",
                          "--platform", "linux/amd64", "--no-file-digest", "-o", "{work}/rootfs"], status: 0),
+        Case(name: "bake --base", schema: "bake", arguments: ["bake", "-q", "--json", "fixtures/recipe.yaml", "-o", "{work}/rebake", "--base", "{work}/tools"], status: 0),
+        Case(name: "inspect rebaked manifest", schema: "inspect-manifest", arguments: ["inspect", "--json", "{work}/rebaked/manifest.json"], status: 0),
         Case(name: "bake --dry-run", schema: "bake-dry-run", arguments: ["bake", "--dry-run", "--json", "fixtures/recipe.yaml"], status: 0),
         Case(name: "verify source", schema: "verify-source", arguments: ["verify", "-q", "--json", "oci:fixtures/example-oci:app:v1"], status: 0),
         Case(name: "verify every platform", schema: "verify-source",
@@ -67,6 +71,16 @@ import Testing
         let text = try run(kilnBinary, arguments.filter { $0 != "--json" }.map { $0.hasSuffix("/fresh") ? $0 + "-text" : $0 }
                             .map { $0.hasSuffix("/rootfs") ? $0 + "-text" : $0 }, cwd: packageRoot)
         #expect(text.status == c.status, "\(c.name) without --json: exit \(text.status)")
+    }
+
+    @Test("a manifest baked with --base fits docs/manifest.schema.json, base and placement included",
+          .requires(Requirement("python3-jsonschema (apt-get install python3-jsonschema)", isMet: BakeManifestTests.hasJSONSchema)))
+    func rebakedManifestFitsTheSchema() throws {
+        let path = Self.work + "/rebaked/manifest.json"
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
+        #expect(m["base"] != nil && m["placement"] != nil, "\(m.keys.sorted())")
+        let check = try validateJSON(schema: packageRoot + "/docs/manifest.schema.json", document: path)
+        #expect(check.status == 0, "\(check.stderr.suffix(2000))")
     }
 
     /// A schema that did not constrain anything would pass every output: each one must refuse a document that

@@ -148,6 +148,9 @@ struct RebakeTests {
         try #require(try Self.bake(source + ["-o", dir.path("b")]).succeeded)
         let size = try Self.bake(source + ["-o", dir.path("c"), "--base", dir.path("b"), "--size", "1GiB"])
         #expect(size.status == 2 && size.stderr.contains("geometry cannot be kept"), "\(size)")
+        let inPlace = try Self.bake(source + ["-o", dir.path("b"), "--base", dir.path("b")])
+        #expect(inPlace.status == 2 && inPlace.stderr.contains("output directory"), "\(inPlace)")
+        #expect(FileManager.default.fileExists(atPath: dir.path("b/manifest.json")), "the refused bake removed its base")
         let missing = try Self.bake(source + ["-o", dir.path("c"), "--base", dir.path("nothing-here")])
         #expect(missing.status == 2 && missing.stderr.contains("no manifest"), "\(missing)")
         // A damaged placement record is caught by its digest.
