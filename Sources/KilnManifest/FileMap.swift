@@ -78,27 +78,42 @@ public struct FileMap: Sendable, Hashable, Codable {
         }
         layers = zip(layerNames, layerRanges).map { Layer(name: $0, blocks: BlockRuns($1)) }
 
-        // The largest files are the ones worth naming; the order is total so the selection is reproducible.
-        let bySize = input.files.indices.sorted { a, b in
-            let fa = input.files[a], fb = input.files[b]
-            let sa = fa.ranges.reduce(0) { $0 &+ $1.length }, sb = fb.ranges.reduce(0) { $0 &+ $1.length }
-            if sa != sb { return sa > sb }
-            if fa.path != fb.path { return fa.path < fb.path }
-            return (fa.layer ?? "") < (fb.layer ?? "")
-        }
-        let listed = bySize.prefix(max(0, policy.maximumListedFiles))
+        // The largest files are the ones worth naming, ties broken by path then layer so the selection is
+        // reproducible.
+        let sizes = input.files.map { $0.ranges.reduce(0) { $0 &+ $1.length } }
+        let listed = Self.largest(max(0, policy.maximumListedFiles), of: input.files, sizes: sizes)
         entries = listed.map { i in
             let f = input.files[i]
             return Entry(path: f.path, layer: f.layer.flatMap { layerIndex[$0] },
-                         bytes: f.ranges.reduce(0) { $0 &+ $1.length }, blocks: BlockRuns(f.ranges.map { $0.blocks(bs) }))
+                         bytes: sizes[i], blocks: BlockRuns(f.ranges.map { $0.blocks(bs) }))
         }
         entries.sort { ($0.path, $0.layer ?? -1) < ($1.path, $1.layer ?? -1) }
-        unlistedBlocks = BlockRuns(bySize.dropFirst(listed.count).flatMap { input.files[$0].ranges.map { $0.blocks(bs) } })
+        var isListed = [Bool](repeating: false, count: input.files.count)
+        for i in listed { isListed[i] = true }
+        var unlisted: [Range<UInt64>] = []
+        for (i, f) in input.files.enumerated() where !isListed[i] { for r in f.ranges { unlisted.append(r.blocks(bs)) } }
+        unlistedBlocks = BlockRuns(unlisted)
 
         var regionRanges: [String: [Range<UInt64>]] = [:]
         for r in input.regions { regionRanges[r.name, default: []].append(contentsOf: r.ranges.map { $0.blocks(bs) }) }
         regions = regionRanges.keys.sorted().map { Region(name: $0, blocks: BlockRuns(regionRanges[$0] ?? [])) }
         totalFiles = input.files.count
+    }
+
+    /// The indexes of the `k` largest files (ties: path, then layer), without ordering every file: the k-th
+    /// largest size is found on the sizes alone, and only the files of that size are compared by path.
+    static func largest(_ k: Int, of files: [FileMapInput.File], sizes: [UInt64]) -> [Int] {
+        guard k < files.count else { return Array(files.indices) }
+        guard k > 0 else { return [] }
+        let threshold = sizes.sorted(by: >)[k - 1]
+        var out = files.indices.filter { sizes[$0] > threshold }
+        let ties = files.indices.filter { sizes[$0] == threshold }.sorted { a, b in
+            let fa = files[a], fb = files[b]
+            if fa.path != fb.path { return fa.path < fb.path }
+            return (fa.layer ?? "") < (fb.layer ?? "")
+        }
+        out.append(contentsOf: ties.prefix(k - out.count))
+        return out
     }
 
     /// The highest block index the map mentions plus one (0 for an empty map).

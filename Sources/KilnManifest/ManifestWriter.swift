@@ -87,16 +87,20 @@ public enum ManifestWriter {
     /// Writes `bytes` to a temporary file beside `path`, flushes it and renames it over `path`, so readers see
     /// the old file or the whole new one. The mode is 0644 whatever the umask.
     public static func writeAtomically(_ bytes: some ContiguousBytes, to path: String) throws {
+        try stage(bytes, for: path).commit()
+    }
+
+    /// Writes `bytes` to a temporary file beside `path` and flushes it, without putting it in place yet: the
+    /// slow part of ``writeAtomically(_:to:)``, so that the rename can follow another one at once.
+    public static func stage(_ bytes: some ContiguousBytes, for path: String) throws -> StagedFile {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        Interruption.protect(temporary)
-        defer { Interruption.release(temporary) }
+        let staged = StagedFile(temporary: temporary, path: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Error.io(path, String(cString: strerror(errno))) }
         func fail(_ e: Int32) -> Error {
             close(fd)
-            unlink(temporary)
             return Error.io(path, String(cString: strerror(e)))
         }
         guard fchmod(fd, 0o644) == 0 else { throw fail(errno) }
@@ -115,11 +119,7 @@ public enum ManifestWriter {
         if let e = failure { throw fail(e) }
         guard fsync(fd) == 0 else { throw fail(errno) }
         close(fd)
-        guard rename(temporary, path) == 0 else {
-            let e = errno
-            unlink(temporary)
-            throw Error.io(path, String(cString: strerror(e)))
-        }
+        return staged
     }
 
     /// The file name and format of the filesystem placement sidecar.
@@ -173,11 +173,45 @@ public enum ManifestWriter {
             blocks: .init(hashes), blockDigests: sidecar,
             files: FileMap(inputs.fileMap, blockSize: hashes.blockSize, policy: inputs.fileMapPolicy),
             placement: placement, base: base)
-        let encoded = try encode(manifest)
+        // The manifest is flushed before the image is moved into place, so that only two renames separate an
+        // output with neither from one with both.
+        let staged = try stage(try encode(manifest), for: directory.appendingPathComponent(SnapshotManifest.fileName).path)
         try Interruption.commit {
             try commit?()
-            try writeAtomically(encoded, to: directory.appendingPathComponent(SnapshotManifest.fileName).path)
+            try staged.commit()
         }
         return manifest
+    }
+}
+
+/// A flushed file beside its final name (``ManifestWriter/stage(_:for:)``): removed on SIGINT and SIGTERM, and
+/// when dropped without ``commit()``.
+public final class StagedFile: @unchecked Sendable {
+    let temporary: String
+    let path: String
+    private var done = false
+
+    init(temporary: String, path: String) {
+        self.temporary = temporary
+        self.path = path
+        Interruption.protect(temporary)
+    }
+
+    /// Renames the file into place.
+    public func commit() throws {
+        guard !done else { return }
+        done = true
+        defer { Interruption.release(temporary) }
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw ManifestWriter.Error.io(path, String(cString: strerror(e)))
+        }
+    }
+
+    deinit {
+        guard !done else { return }
+        unlink(temporary)
+        Interruption.release(temporary)
     }
 }

@@ -47,7 +47,7 @@ import Testing
         #expect(r.stdout.contains("second=3"), "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("another bake is writing into this directory"), "\(r.stderr)")
         #expect(r.stdout.contains("first=0"), "\(r.stdout) \(r.stderr)")
-        #expect(contents(out) == ["data.img", "manifest.blocks", "manifest.json"])
+        #expect(contents(out) == ["data.img", "manifest.blocks", "manifest.json", "manifest.layout"])
         let verify = try kiln("verify", "-q", out + "/data.img")
         #expect(verify.status == 0, "the first bake's output is intact: \(verify.stdout) \(verify.stderr)")
     }
@@ -96,7 +96,7 @@ import Testing
         #expect(sawPartial, "no kill landed in the middle of a bake (the bake took \(whole) s)")
         let again = try kiln("bake", "-q", "--source", Self.source, "-o", out)
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(contents(out) == ["data.img", "manifest.blocks", "manifest.json"])
+        #expect(contents(out) == ["data.img", "manifest.blocks", "manifest.json", "manifest.layout"])
     }
 
     @Test(.requires(.root, .tool("mount")))
