@@ -340,8 +340,6 @@ public struct Bake {
         return baked
     }
 
-    /// Containerd layouts: each distinct chainID unpacked once into its own snapshot, from the first image that
-    /// has it; every other layer still checked against its own digests; then the JSON blobs and databases.
     /// What containerd will find: every image's blobs, records and snapshots.
     func containerdModel(_ images: [(ResolvedImage, [String])]) throws(Error) -> ContainerdRoot {
         var model = ContainerdRoot(namespace: recipe.namespace, createdAt: GoTime(unixSeconds: sourceDateEpoch))
@@ -353,6 +351,8 @@ public struct Bake {
         return model
     }
 
+    /// Containerd layouts: each distinct chainID unpacked once into its own snapshot, from the first image that
+    /// has it; every other layer still checked against its own digests; then the JSON blobs and databases.
     func unpackSnapshots(_ images: [(ResolvedImage, [String])], model: ContainerdRoot, into writer: EXT4Writer, clock: inout PhaseClock) throws(Error) -> [BakedImage] {
         let root: ContainerdRootWriter
         do { root = try ContainerdRootWriter(model: model, into: writer, time: EXT4.Timestamp(seconds: sourceDateEpoch)) } catch {
