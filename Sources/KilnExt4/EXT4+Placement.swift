@@ -264,6 +264,53 @@ extension EXT4 {
                 entries.append(Entry(directory: dir, name: name, inode: child))
             }
             guard r.at == bytes.count else { throw .invalid("\(bytes.count - r.at) bytes follow the last entry") }
+            try checkConsistency()
+        }
+
+        /// What a writer relies on when it follows a base: inode numbers it may hand out, entries that name
+        /// recorded inodes in order, and no block owned twice (a hostile record must not make two files, or a
+        /// file and an inode table, share a block).
+        func checkConsistency() throws(Error) {
+            var kinds: [UInt32: FileKind] = [:]
+            for i in inodes {
+                guard i.number == EXT4.rootInode || i.number >= EXT4.lostAndFoundInode else {
+                    throw .invalid("inode \(i.number) is one of ext4's reserved inodes")
+                }
+                kinds[i.number] = i.kind
+            }
+            if let root = kinds[EXT4.rootInode], root != .directory { throw .invalid("the root inode is not a directory") }
+            var previous: (UInt32, [UInt8])? = nil
+            for e in entries {
+                guard kinds[e.directory] == .directory, kinds[e.inode] != nil else {
+                    throw .invalid("an entry of inode \(e.directory) names inode \(e.inode), which is not recorded (or its directory is not)")
+                }
+                if let (d, n) = previous, !(d < e.directory || (d == e.directory && n.lexicographicallyPrecedes(e.name))) {
+                    throw .invalid("the entries of inode \(e.directory) are not in ascending order, or repeat a name")
+                }
+                previous = (e.directory, e.name)
+            }
+            var owned = [UInt8](repeating: 0, count: Int((blockCount + 7) / 8))
+            func own(_ r: Range<UInt64>, _ what: @autoclosure () -> String) throws(Error) {
+                for b in r {
+                    let (i, bit) = (Int(b / 8), UInt8(1) << (b % 8))
+                    guard owned[i] & bit == 0 else { throw .invalid("block \(b) of \(what()) is also owned by something else") }
+                    owned[i] |= bit
+                }
+            }
+            let tableBlocks = inodesPerGroup * UInt64(EXT4.inodeSize) / UInt64(EXT4.blockSize)
+            for (g, group) in groups.enumerated() {
+                let start = UInt64(g) * EXT4.blocksPerGroup
+                try own(start..<(start + EXT4.groupBaseBlocks(UInt64(g))), "group \(g)'s superblock and descriptors")
+                try own(group.blockBitmap..<(group.blockBitmap + 1), "group \(g)'s block bitmap")
+                try own(group.inodeBitmap..<(group.inodeBitmap + 1), "group \(g)'s inode bitmap")
+                try own(group.inodeTable..<(group.inodeTable + tableBlocks), "group \(g)'s inode table")
+            }
+            for r in journalRuns { try own(r, "the journal") }
+            for b in journalTreeBlocks { try own(b..<(b + 1), "the journal's extent tree") }
+            for i in inodes {
+                for r in i.runs { try own(r, "inode \(i.number)") }
+                if let x = i.xattrBlock { try own(x..<(x + 1), "inode \(i.number)'s xattr block") }
+            }
         }
 
         public init(

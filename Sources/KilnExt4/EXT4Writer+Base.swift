@@ -42,6 +42,8 @@ extension EXT4Writer {
         var preferred: [Range<UInt64>] = []
         /// Nodes that took their base inode.
         var claimed = 0
+        /// The base records of the inodes taken, to give back when their node is freed in this bake.
+        var taken: [UInt32: EXT4.Placement.Inode] = [:]
 
         init(_ base: EXT4.Base) {
             placement = base.placement
@@ -79,6 +81,7 @@ extension EXT4Writer {
             preferred = []
             guard let number = children[dir]?[name], let record = unclaimed[number], record.kind == kind else { return nil }
             unclaimed[number] = nil
+            taken[number] = record
             claimed += 1
             switch kind {
             case .directory: directoryBlocks[number] = record.runs
@@ -87,6 +90,17 @@ extension EXT4Writer {
             }
             if let x = record.xattrBlock { xattrBlocks[number] = x }
             return number
+        }
+
+        /// Gives a taken base inode back when its node is freed (replaced or removed later in the same bake), so
+        /// that what is made at its name next takes it again: a file a later layer replaces ends where the base
+        /// had its last version.
+        mutating func release(_ number: UInt32) {
+            guard let record = taken.removeValue(forKey: number) else { return }
+            unclaimed[number] = record
+            claimed -= 1
+            directoryBlocks[number] = nil
+            xattrBlocks[number] = nil
         }
 
         /// The next inode number no kept inode holds.

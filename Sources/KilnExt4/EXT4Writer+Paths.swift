@@ -188,6 +188,7 @@ extension EXT4Writer {
             try mapIO { try file.zero(blocks: b, count: 1) }
         }
         n.live = false
+        base?.release(ino)
         n.extents = []
         n.treeBlocks = []
         n.children = nil

@@ -157,5 +157,23 @@ struct PlacementTests {
         #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: bad) }
         // Trailing bytes.
         #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: file + [0]) }
+        // Consistent in form but not in meaning: two files owning one block, a file over an inode table, a
+        // reserved inode, an entry naming an inode that is not recorded.
+        let p = try EXT4.Placement(decoding: file)
+        let files = p.inodes.indices.filter { p.inodes[$0].kind == .regular && !p.inodes[$0].runs.isEmpty }
+        try #require(files.count >= 2)
+        var shared = p
+        shared.inodes[files[1]].runs = p.inodes[files[0]].runs
+        #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: shared.encoded()) }
+        var overTable = p
+        overTable.inodes[files[0]].runs = [p.groups[0].inodeTable..<(p.groups[0].inodeTable + 1)]
+        #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: overTable.encoded()) }
+        var reserved = p
+        reserved.inodes.insert(EXT4.Placement.Inode(number: 8, kind: .regular, xattrBlock: nil, runs: []), at: 1)
+        #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: reserved.encoded()) }
+        var dangling = p
+        dangling.entries.append(EXT4.Placement.Entry(directory: p.entries[p.entries.count - 1].directory, name: Array("zzzz".utf8), inode: 4_000))
+        #expect(throws: EXT4.Placement.Error.self) { try EXT4.Placement(decoding: dangling.encoded()) }
+        #expect(try EXT4.Placement(decoding: p.encoded()) == p)
     }
 }

@@ -40,6 +40,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "ext4", body: ext4),
         FuzzTarget(name: "bolt", body: bolt),
         FuzzTarget(name: "manifest", body: manifest),
+        FuzzTarget(name: "placement", body: placement),
     ].map { ($0.name, $0) })
 
     /// The input as a file, for the readers that take a path: one per process, rewritten for every input.
@@ -162,5 +163,24 @@ struct FuzzTarget: Sendable {
         } else {
             _ = try BlockDigestFile(decoding: rest, name: "fuzz manifest.blocks")
         }
+    }
+
+    /// A placement record (`manifest.layout`): decoded, walked, and, when it decodes, followed by a writer as a
+    /// base while a small tree is written, which must give a filesystem the reader can walk.
+    static func placement(_ input: UnsafeRawBufferPointer) throws {
+        let p = try EXT4.Placement(decoding: Array(input))
+        _ = p.pathsByInode()
+        guard p.encoded() == Array(input) else { fatalError("a decoded placement record does not encode to its bytes") }
+        guard p.blockCount <= 1 << 16 else { return }
+        let path = scratch + ".img"
+        defer { unlink(path) }
+        var options = EXT4Writer.Options(seed: [1])
+        options.base = EXT4.Base(placement: p, keep: Set(p.inodes.map(\.number)))
+        let w = try EXT4Writer(path: path, options: options)
+        try w.makeDirectory("var/lib")
+        try w.writeFile("var/lib/a", contents: [UInt8](repeating: 7, count: 9000))
+        try w.makeSymlink("var/l", target: BytePath(String(repeating: "x", count: 80)))
+        _ = try w.close()
+        try EXT4Reader(path: path).walk { _, _ in }
     }
 }
