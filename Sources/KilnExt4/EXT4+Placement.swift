@@ -211,7 +211,7 @@ extension EXT4 {
                 return start..<(start + count)
             }
             let groupCount = try r.count(24, "the group table")
-            guard groupCount == (blocks + EXT4.blocksPerGroup - 1) / EXT4.blocksPerGroup else {
+            guard groupCount == blocks / EXT4.blocksPerGroup + (blocks % EXT4.blocksPerGroup == 0 ? 0 : 1) else {
                 throw .invalid("\(groupCount) groups do not match \(blocks) blocks")
             }
             guard inodesPerGroup > 0, inodesPerGroup <= 8 * UInt64(EXT4.blockSize), inodesPerGroup % 16 == 0 else {
@@ -289,27 +289,48 @@ extension EXT4 {
                 }
                 previous = (e.directory, e.name)
             }
-            var owned = [UInt8](repeating: 0, count: Int((blockCount + 7) / 8))
-            func own(_ r: Range<UInt64>, _ what: @autoclosure () -> String) throws(Error) {
-                for b in r {
-                    let (i, bit) = (Int(b / 8), UInt8(1) << (b % 8))
-                    guard owned[i] & bit == 0 else { throw .invalid("block \(b) of \(what()) is also owned by something else") }
-                    owned[i] |= bit
-                }
-            }
+            // Every owned range, sorted: each must start at or after the end of all before it. The work and memory
+            // follow the record's size, whatever block count it claims.
+            enum Owner { case groupStart(Int), blockBitmap(Int), inodeBitmap(Int), inodeTable(Int), journal, journalTree, inode(UInt32), xattr(UInt32) }
+            var ranges: [(range: Range<UInt64>, owner: Owner)] = []
             let tableBlocks = inodesPerGroup * UInt64(EXT4.inodeSize) / UInt64(EXT4.blockSize)
             for (g, group) in groups.enumerated() {
                 let start = UInt64(g) * EXT4.blocksPerGroup
-                try own(start..<(start + EXT4.groupBaseBlocks(UInt64(g))), "group \(g)'s superblock and descriptors")
-                try own(group.blockBitmap..<(group.blockBitmap + 1), "group \(g)'s block bitmap")
-                try own(group.inodeBitmap..<(group.inodeBitmap + 1), "group \(g)'s inode bitmap")
-                try own(group.inodeTable..<(group.inodeTable + tableBlocks), "group \(g)'s inode table")
+                ranges.append((start..<(start + EXT4.groupBaseBlocks(UInt64(g))), .groupStart(g)))
+                ranges.append((group.blockBitmap..<(group.blockBitmap + 1), .blockBitmap(g)))
+                ranges.append((group.inodeBitmap..<(group.inodeBitmap + 1), .inodeBitmap(g)))
+                ranges.append((group.inodeTable..<(group.inodeTable + tableBlocks), .inodeTable(g)))
             }
-            for r in journalRuns { try own(r, "the journal") }
-            for b in journalTreeBlocks { try own(b..<(b + 1), "the journal's extent tree") }
+            for r in journalRuns { ranges.append((r, .journal)) }
+            for b in journalTreeBlocks { ranges.append((b..<(b + 1), .journalTree)) }
             for i in inodes {
-                for r in i.runs { try own(r, "inode \(i.number)") }
-                if let x = i.xattrBlock { try own(x..<(x + 1), "inode \(i.number)'s xattr block") }
+                for r in i.runs { ranges.append((r, .inode(i.number))) }
+                if let x = i.xattrBlock { ranges.append((x..<(x + 1), .xattr(i.number))) }
+            }
+            ranges.removeAll { $0.range.isEmpty }
+            ranges.sort { $0.range.lowerBound < $1.range.lowerBound }
+            var end: UInt64 = 0
+            var endOwner: Owner? = nil
+            func name(_ o: Owner) -> String {
+                switch o {
+                case .groupStart(let g): return "group \(g)'s superblock and descriptors"
+                case .blockBitmap(let g): return "group \(g)'s block bitmap"
+                case .inodeBitmap(let g): return "group \(g)'s inode bitmap"
+                case .inodeTable(let g): return "group \(g)'s inode table"
+                case .journal: return "the journal"
+                case .journalTree: return "the journal's extent tree"
+                case .inode(let n): return "inode \(n)"
+                case .xattr(let n): return "inode \(n)'s xattr block"
+                }
+            }
+            for (r, owner) in ranges {
+                if r.lowerBound < end, let other = endOwner {
+                    throw .invalid("block \(r.lowerBound) belongs to both \(name(other)) and \(name(owner))")
+                }
+                if r.upperBound > end {
+                    end = r.upperBound
+                    endOwner = owner
+                }
             }
         }
 

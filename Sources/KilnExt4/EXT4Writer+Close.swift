@@ -369,8 +369,10 @@ extension EXT4Writer {
 
         // Block bitmaps: exactly the blocks something refers to, so that what was given up (a removed file,
         // the place of a base's file that did not come back, a stretch skipped for an inode table) is free.
-        var used = [UInt8](repeating: 0, count: Int(g.groups) * EXT4.blockSize)
-        func mark(_ r: Range<UInt64>) { if !r.isEmpty { Self.setBits(&used, r, to: true) } }
+        // The map covers the groups up to the last referenced block only: a large, mostly empty filesystem has
+        // nothing past its metadata, and its bitmaps there are all free.
+        var referenced: [Range<UInt64>] = []
+        func mark(_ r: Range<UInt64>) { if !r.isEmpty { referenced.append(r) } }
         for ino in 2..<nodes.count where nodes[ino].live {
             for e in nodes[ino].extents { mark(e.physical..<(e.physical + UInt64(e.length))) }
             for b in nodes[ino].treeBlocks { mark(b..<(b + 1)) }
@@ -385,13 +387,18 @@ extension EXT4Writer {
             mark(p.inodeBitmaps[group]..<(p.inodeBitmaps[group] + 1))
             mark(p.inodeTables[group]..<(p.inodeTables[group] + g.inodeTableBlocks))
         }
+        let last = referenced.reduce(0) { max($0, $1.upperBound) }
+        let mappedGroups = min(g.groups, (last + EXT4.blocksPerGroup - 1) / EXT4.blocksPerGroup)
+        var used = [UInt8](repeating: 0, count: Int(mappedGroups) * EXT4.blockSize)
+        for r in referenced { Self.setBits(&used, r, to: true) }
+        referenced = []
         var freeBlocks: [UInt64] = []
         var blockBitmapChecksums: [UInt32] = []
         for group in 0..<g.groups {
             let start = group * EXT4.blocksPerGroup
             let end = min(start + EXT4.blocksPerGroup, g.blocks)
             let at = Int(group) * EXT4.blockSize
-            var bitmap = Array(used[at..<(at + EXT4.blockSize)])
+            var bitmap = group < mappedGroups ? Array(used[at..<(at + EXT4.blockSize)]) : [UInt8](repeating: 0, count: EXT4.blockSize)
             Self.setBits(&bitmap, 0..<EXT4.groupBaseBlocks(group), to: true)
             var usedCount: UInt64 = 0
             for byte in bitmap[0..<Int((end - start + 7) / 8)] { usedCount += UInt64(byte.nonzeroBitCount) }

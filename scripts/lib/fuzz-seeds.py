@@ -183,6 +183,12 @@ def main():
                     dumped = os.path.join(work, name)
                     run("debugfs", "-R", "dump /var/lib/containerd/%s %s" % (path, dumped), os.path.join(baked, "data.img"))
                     put(name, open(dumped, "rb").read())
+        elif target == "placement":
+            for layout in ("rootfs", "bottlerocket"):
+                baked = os.path.join(work, layout)
+                run(kiln, "bake", "-q", "--source", "oci:" + os.path.join(ROOT, "fixtures/example-oci") + ":app:v1",
+                    "--layout", layout, "-o", baked, env=dict(os.environ, SOURCE_DATE_EPOCH="0"))
+                put("layout-" + layout, open(os.path.join(baked, "manifest.layout"), "rb").read())
         else:
             sys.exit("unknown target " + target)
     finally:
