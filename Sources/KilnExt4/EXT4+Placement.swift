@@ -237,7 +237,7 @@ extension EXT4 {
             let maxInode = inodesPerGroup * groupCount
             inodes = []
             var last: UInt32 = 0
-            for _ in 0..<(try r.count(21, "the inode records")) {
+            for _ in 0..<(try r.count(17, "the inode records")) {
                 let number = try r.u32("the inode records")
                 guard number > last, UInt64(number) <= maxInode else {
                     throw .invalid("inode \(number) is out of order or past the filesystem's \(maxInode) inodes")
