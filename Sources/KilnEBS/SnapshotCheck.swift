@@ -50,7 +50,7 @@ public struct SnapshotCheck: Sendable {
         let written = Set(sidecar.entries.map(\.index))
         let all = UInt64(listedSet.count) == sidecar.blockCount && listedSet.allSatisfy { $0 < sidecar.blockCount } && sidecar.blockCount > UInt64(written.count)
         var expected = all ? listedSet : written
-        let zero = [UInt8](repeating: 0, count: EBSClient.blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
+        let zero = BlockDigest.zeroBlockSHA256(size: EBSClient.blockSize)
         if let base = manifest.base {
             // Uploaded onto the base's snapshot: where the base had data and this volume has none, a zero block
             // was written, and the snapshot lists it.

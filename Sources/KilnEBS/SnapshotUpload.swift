@@ -88,7 +88,7 @@ public struct UploadPlan: Sendable {
             blocks = changes.file.entries
             checksum = LinearChecksum.compute(blocks)
         } else if encrypted {
-            let zero = [UInt8](repeating: 0, count: EBSClient.blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
+            let zero = BlockDigest.zeroBlockSHA256(size: EBSClient.blockSize)
             var all: [BlockDigest] = []
             all.reserveCapacity(Int(file.blockCount))
             var written = file.entries.makeIterator()

@@ -143,12 +143,16 @@ extension EXT4Writer {
         throw Error.tooManyInodes(needed: neededInodes)
     }
 
+    /// The blocks a filesystem of `requested` blocks really has: a last group under 64 blocks is dropped.
+    public static func fixedBlockCount(_ requested: UInt64) -> UInt64 {
+        let tail = requested % EXT4.blocksPerGroup
+        return tail != 0 && tail < 64 && requested > tail ? requested - tail : requested
+    }
+
     /// The geometry of a filesystem of exactly `blocks` blocks (a last group under 64 blocks is dropped), or
     /// nil when the content and its metadata do not fit.
     func fixedGeometry(blocks requested: UInt64, directories: [(UInt32, Int)], xattrInodes: [UInt32]) -> Geometry? {
-        var blocks = requested
-        let tail = blocks % EXT4.blocksPerGroup
-        if tail != 0 && tail < 64 && blocks > tail { blocks -= tail }
+        let blocks = Self.fixedBlockCount(requested)
         let groups = (blocks + EXT4.blocksPerGroup - 1) / EXT4.blocksPerGroup
         guard let ipg = inodesPerGroup(blocks: blocks, groups: groups, needed: UInt64(nodes.count - 1)) else { return nil }
         let geometry = Geometry(

@@ -65,6 +65,11 @@ public struct SHA256Sum: Sendable, Hashable, Comparable, CustomStringConvertible
 
 /// The digest of one written block.
 public struct BlockDigest: Sendable, Hashable {
+    /// The sha256 of a block of `size` zero bytes: what an unwritten block reads as.
+    public static func zeroBlockSHA256(size: Int) -> SHA256Sum {
+        [UInt8](repeating: 0, count: size).withUnsafeBytes { SHA256Sum.hashing($0) }
+    }
+
     /// The block's index: byte `index * blockSize` of the image file.
     public var index: UInt64
     /// SHA-256 of the block's bytes (a partial last block is padded with zeros, as EBS stores it).

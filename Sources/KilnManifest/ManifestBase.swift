@@ -48,7 +48,7 @@ public struct ManifestBase: Sendable, Hashable, Codable {
     /// The blocks of `new` that differ from `base` (both ascending by index, written blocks only): a block
     /// only in `base` becomes an explicit zero block.
     public static func changes(from base: [BlockDigest], to new: [BlockDigest], blockSize: Int) -> (changed: [BlockDigest], unchanged: UInt64) {
-        let zero = [UInt8](repeating: 0, count: blockSize).withUnsafeBytes { SHA256Sum.hashing($0) }
+        let zero = BlockDigest.zeroBlockSHA256(size: blockSize)
         var out: [BlockDigest] = []
         var unchanged: UInt64 = 0
         var i = 0

@@ -82,9 +82,7 @@ public struct BakeBase: Sendable {
         }
         if case .bytes(let n) = recipe.size {
             let reserve: UInt64 = partitioned ? 2 * Bake.partitionStart : 0
-            var blocks = (n > reserve ? n - reserve : 0) / UInt64(EXT4.blockSize)
-            let tail = blocks % 32768
-            if tail != 0 && tail < 64 && blocks > tail { blocks -= tail }
+            let blocks = EXT4Writer.fixedBlockCount((n > reserve ? n - reserve : 0) / UInt64(EXT4.blockSize))
             guard blocks == placement.blockCount else {
                 return "its filesystem has \(placement.blockCount) blocks; volume.size \(n) gives \(blocks): the geometry cannot be kept (use size auto, or the base's size)"
             }

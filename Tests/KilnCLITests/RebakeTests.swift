@@ -33,17 +33,7 @@ struct RebakeTests {
 
     /// 512 KiB blocks whose bytes differ between two images (the shorter one read as zeros past its end).
     static func differingBlocks(_ a: String, _ b: String) throws -> Int {
-        let r = try run("python3", ["-c", """
-            import sys
-            n = 0
-            with open(sys.argv[1], 'rb') as x, open(sys.argv[2], 'rb') as y:
-                while True:
-                    p, q = x.read(524288), y.read(524288)
-                    if not p and not q:
-                        break
-                    n += p.ljust(524288, b'\\0') != q.ljust(524288, b'\\0')
-            print(n)
-            """, a, b])
+        let r = try run("python3", [packageRoot + "/scripts/lib/block-diff.py", a, b])
         return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
