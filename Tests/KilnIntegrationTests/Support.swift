@@ -31,14 +31,14 @@ func bash(_ script: String, environment: [String: String] = [:], timeout: Int = 
 /// What a test needs from the machine; a test whose needs are missing is skipped, saying which.
 enum Need: String, CaseIterable, Sendable {
     case root, loop, overlay, containerd, runc, registry, skopeo, gpt, e2fs, bbolt
-    case kiln, grpc
+    case kiln, grpc, containerdReleases
 }
 
 enum Requirements {
     /// Why each need is missing (absent: met), probed once per test run.
     static let missing: [Need: String] = {
         var result: [Need: String] = [:]
-        let probed = Need.allCases.filter { $0 != .kiln && $0 != .grpc }
+        let probed = Need.allCases.filter { $0 != .kiln && $0 != .grpc && $0 != .containerdReleases }
         let script = "source '\(envScript)'; for n in \(probed.map(\.rawValue).joined(separator: " ")); do "
             + "m=$(env_missing $n | paste -sd ';'); echo \"$n=$m\"; done"
         let probe = try? run(["/bin/bash", "-c", script], environment: ["KILN_ENV_NO_TRAP": "1"], timeout: 60)
@@ -53,6 +53,7 @@ enum Requirements {
         if !FileManager.default.isExecutableFile(atPath: kilnBinary) {
             result[.kiln] = "the kiln binary \(kilnBinary) (build it: swift build --product kiln, or set KILN_BIN)"
         }
+        if let why = ContainerdRelease.missing { result[.containerdReleases] = why }
         if (try? run([python, "-c", "import grpc"], timeout: 30))?.status != 0 {
             result[.grpc] = "python3-grpcio (Debian package) for the CRI client scripts/lib/containerd-cri.py"
         }
@@ -68,22 +69,66 @@ func requires(_ needs: Need...) -> ConditionTrait {
     return .enabled(if: missing.isEmpty, Comment(rawValue: "skipped: needs \(missing.joined(separator: "; "))"))
 }
 
+/// A containerd generation baked volumes must open in: Debian 12's own 1.6, and the 1.7 (Debian trixie) and 2.1
+/// (Debian sid) builds that `scripts/lib/containerd-releases.sh` unpacks into `.build-containerd/` (or
+/// `KILN_CONTAINERD_RELEASES`), run beside it with the system's runc. Bottlerocket's k8s 1.31/1.32 variants ship
+/// 1.7, later ones 2.x.
+struct ContainerdRelease: Sendable, CustomTestStringConvertible {
+    /// "1.6", "1.7", "2.1".
+    var series: String
+    /// The release's bin directory (containerd, its shims, ctr); nil for the system's containerd.
+    var bin: String?
+
+    var testDescription: String { "containerd \(series)" }
+
+    /// Whether it rewrites meta.db at start: 2.x migrates schema v3 (what 1.6 and 1.7 write) to v4.
+    var migratesMetadata: Bool { series.hasPrefix("2.") }
+
+    static let releasesDirectory = ProcessInfo.processInfo.environment["KILN_CONTAINERD_RELEASES"]
+        .flatMap { $0.isEmpty ? nil : $0 } ?? packageRoot + "/.build-containerd"
+
+    static let system = ContainerdRelease(series: "1.6", bin: nil)
+    static let all: [ContainerdRelease] = [system] + ["1.7", "2.1"].map {
+        ContainerdRelease(series: $0, bin: "\(releasesDirectory)/\($0)/usr/bin")
+    }
+
+    /// Whether its binaries are here (the system's is probed by the environment script instead).
+    var isInstalled: Bool { bin.map { FileManager.default.isExecutableFile(atPath: $0 + "/containerd") } ?? true }
+
+    /// The generations the parameterized tests run against: those unpacked here. What is missing is named by the
+    /// skip of `ContainerdReleasesTests`, so that a machine without them shows it.
+    static let installed = all.filter(\.isInstalled)
+
+    /// Why some release is missing, or nil.
+    static var missing: String? {
+        let absent = all.filter { !$0.isInstalled }
+        guard !absent.isEmpty else { return nil }
+        return "containerd " + absent.map(\.series).joined(separator: " and ") + " in \(releasesDirectory) "
+            + "(scripts/lib/containerd-releases.sh install \(releasesDirectory))"
+    }
+}
+
 /// A private environment (containerd, registry, loop devices, mounts) in its own directory; everything in it
 /// is stopped and removed by `close()`, and by the environment script's watchdog if this process dies.
 final class TestEnvironment {
     let dir: String
+    /// The containerd `start-containerd` runs.
+    let containerd: ContainerdRelease
     var envDir: String { dir + "/env" }
     var socket: String { dir + "/containerd.sock" }
 
-    init(_ name: String) throws {
+    init(_ name: String, containerd: ContainerdRelease = .system) throws {
         Scratch.removeStale()
+        self.containerd = containerd
         dir = "/tmp/kiln-integ-\(getpid())-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir + "/env", withIntermediateDirectories: true)
     }
 
     var environment: [String: String] {
-        ["KILN_ENV_DIR": envDir, "KILN_ENV_OWNER_PID": String(getpid()), "KILN_ENV_LIFETIME": "300",
-         "KILN_ENV_REMOVE": dir]
+        var environment = ["KILN_ENV_DIR": envDir, "KILN_ENV_OWNER_PID": String(getpid()), "KILN_ENV_LIFETIME": "300",
+                           "KILN_ENV_REMOVE": dir]
+        if let bin = containerd.bin { environment["KILN_CONTAINERD_BIN"] = bin }
+        return environment
     }
 
     /// Runs a containerd-env.sh subcommand.
@@ -109,7 +154,18 @@ final class TestEnvironment {
         try #require(FileManager.default.fileExists(atPath: root), "no var/lib/containerd in the baked volume")
         let start = try env("start-containerd", root, dir + "/state", socket, timeout: 60)
         try #require(start.status == 0, "containerd did not start: \(start)\n\(containerdLog())")
+        try requireServerVersion()
         return root
+    }
+
+    /// The daemon that answers is the generation the test asked for (`ctr version`'s Server section).
+    func requireServerVersion() throws {
+        let version = try ctr("version", timeout: 30)
+        let server = version.stdout.components(separatedBy: "Server:").last ?? ""
+        let number = server.split(separator: "\n").first { $0.contains("Version:") }?
+            .split(separator: " ").last.map(String.init) ?? ""
+        try #require(version.status == 0 && number.hasPrefix(containerd.series + "."),
+                     "expected containerd \(containerd.series), the server says: \(version)")
     }
 
     func containerdLog() -> String {
@@ -290,6 +346,13 @@ enum Scratch {
 /// A bbolt dump (boltcheck's format) as decoded lines, for readable assertions and diffs.
 struct BoltDump: Equatable {
     var lines: [String]
+
+    init(lines: [String]) { self.lines = lines }
+
+    /// meta.db's schema version line (`v1/version`, a Go varint) as a dump shows it.
+    static func versionLine(_ version: Int) -> String {
+        "K /7631 76657273696f6e " + String(format: "%02x", version * 2)
+    }
 
     init(file: String) throws {
         let tool = try Baked.boltcheck.get()

@@ -49,7 +49,7 @@ DOCUMENTED = {
     "work-dir": "snapshots/<id>/work: the overlay work directory containerd makes when it prepares an active "
     "snapshot and leaves behind after commit; committed snapshots are only ever lowerdirs",
     "runtime-dirs": "plugin directories containerd creates at every start (cri, introspection, runtime "
-    "v1/v2, native snapshotter, tmpmounts, opt)",
+    "v1/v2, native, blockfile and erofs snapshotters, the sandbox controller, tmpmounts, opt)",
     "store-mtimes": "mtimes of content blobs and of the directories containerd's stores make: the time of "
     "the pull vs SOURCE_DATE_EPOCH",
     "puller-ctr": "with --puller ctr (not CRI): ctr pull names only the reference it was given (the other "
@@ -62,6 +62,8 @@ DOCUMENTED = {
     "and owner from the lower snapshot's, as kiln does) and its mtime becomes the time of the pull when entries "
     "are created in it; kiln gives it SOURCE_DATE_EPOCH (only directories whose containerd mtime falls in this "
     "run are counted here)",
+    "schema-v4": "meta.db's v1/version: containerd 2.x writes schema v4; kiln writes v3, which 1.6 and 1.7 "
+    "open and 2.x migrates at its first start (with no sandboxes to move, only the version changes)",
     "layer-root-mtime": "mtime of a snapshot's fs directory: the snapshotter creates it when it prepares the "
     "snapshot and the unpack does not set it, even from a ./ entry in the layer tar",
 }
@@ -76,7 +78,13 @@ RUNTIME_DIRS = {
     "io.containerd.runtime.v2.task", "io.containerd.snapshotter.v1.native", "tmpmounts",
     "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs",
     "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.opt",
+    # 1.7 and 2.x
+    "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
+    "io.containerd.sandbox.controller.v1.shim",
 }
+
+# v1/version as 2.x and as kiln (like 1.6 and 1.7) write it: Go varints of 4 and 3.
+SCHEMA_V4, SCHEMA_V3 = b"\x08", b"\x06"
 
 
 class Report:
@@ -297,7 +305,9 @@ def compare_db(section, exp, act, report, puller):
         e, a = ek.get(pk), ak.get(pk)
         if e == a:
             continue
-        if a is None and key.startswith(b"containerd.io/distribution.source."):
+        if section == "meta.db" and path == (b"v1",) and key == b"version" and e == SCHEMA_V4 and a == SCHEMA_V3:
+            report.documented("schema-v4", section, where, "0x08 (v4)", "0x06 (v3)")
+        elif a is None and key.startswith(b"containerd.io/distribution.source."):
             report.documented("distribution-source", section, where, text(e), "absent")
         elif e is None and puller == "ctr" and key == b"containerd.io/snapshot.ref":
             report.documented("puller-ctr", section, where, "absent", text(a))

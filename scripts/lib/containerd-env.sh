@@ -10,7 +10,10 @@
 #                                     NEEDs: root loop overlay containerd runc registry skopeo gpt e2fs
 #                                     bbolt (default: all)
 #   start-containerd ROOT STATE SOCK  start containerd with root ROOT (must not be /var/lib/containerd),
-#                                     state STATE and socket SOCK; waits until it answers
+#                                     state STATE and socket SOCK; waits until it answers. The system's
+#                                     containerd, or the release whose bin directory KILN_CONTAINERD_BIN
+#                                     names (scripts/lib/containerd-releases.sh): its containerd, shims
+#                                     and ctr are used, with the system's runc
 #   stop-containerd                   stop it (and any shim it left) and wait until it is gone
 #   ctr ARGS...                       ctr against the running private containerd (`run` gets
 #                                     --fifo-dir in the state directory unless given one)
@@ -43,7 +46,8 @@
 # the watchdog deletes after cleanup when the owner has died), KILN_REGISTRY_MIRRORS (hosts
 # served by the local registry as a mirror, default "registry.example.com"), KILN_SANDBOX_IMAGE
 # (CRI sandbox_image, default registry.example.com/pause:3.9), KILN_DISCARD_UNPACKED_LAYERS (CRI
-# discard_unpacked_layers, default false), KILN_ROOT (package root).
+# discard_unpacked_layers, default false), KILN_ROOT (package root), KILN_CONTAINERD_BIN (a containerd
+# release's bin directory; default: the system's).
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
 	set -euo pipefail
@@ -266,7 +270,7 @@ disabled_plugins = [
 # Debug level: the log then records each garbage collection ("garbage collected"), which tests wait for.
 [debug]
   address = ""
-  level = "debug"
+  level = "trace"
 
 [metrics]
   address = ""
@@ -329,13 +333,23 @@ env_start_containerd() {
 	[ -z "$port" ] || env_write_hosts "$port"
 	local config="$KILN_ENV_DIR/containerd.toml"
 	env_write_containerd_config "$root" "$state" "$sock" "$config"
+	local bin="${KILN_CONTAINERD_BIN:-}"
+	if [ -n "$bin" ]; then
+		bin=$(realpath -m "$bin")
+		[ -x "$bin/containerd" ] && [ -x "$bin/ctr" ] || env_die "no containerd and ctr in $bin" || return 77
+	fi
 	echo "$sock" >"$KILN_ENV_DIR/containerd.sock.path"
 	echo "$root" >"$KILN_ENV_DIR/containerd.root"
+	echo "$bin" >"$KILN_ENV_DIR/containerd.bin"
 	env_watchdog
 	# A private mount namespace: mounts containerd makes stay there, and a tmpfs over /run
 	# catches the shim sockets (/run/containerd/s) and the default runc root.
+	# A release's own shims come first on PATH: containerd starts `containerd-shim-runc-v2` from there.
+	local path="$PATH"
+	[ -z "$bin" ] || path="$bin:$PATH"
 	(
 		env_close_fds
+		export PATH="$path"
 		exec setsid timeout -k 10 "$KILN_ENV_LIFETIME" \
 			unshare --mount --propagation private -- \
 			/bin/sh -c 'mount -t tmpfs -o mode=0755,size=64m kiln-run /run && exec containerd --config "$1"' \
@@ -344,7 +358,7 @@ env_start_containerd() {
 	echo $! >"$KILN_ENV_DIR/containerd.pid"
 	local i
 	for ((i = 0; i < 300; i++)); do
-		if [ -S "$sock" ] && ctr --address "$sock" --timeout 2s version >/dev/null 2>&1; then
+		if [ -S "$sock" ] && "${bin:+$bin/}ctr" --address "$sock" --timeout 2s version >/dev/null 2>&1; then
 			return 0
 		fi
 		if ! env_pid_alive "$(cat "$KILN_ENV_DIR/containerd.pid")"; then
@@ -397,7 +411,9 @@ env_ctr() {
 		fi
 	done
 	mkdir -p "$KILN_ENV_DIR/fifo"
-	ctr --address "$sock" "${args[@]}"
+	local bin=""
+	[ -s "$KILN_ENV_DIR/containerd.bin" ] && bin=$(cat "$KILN_ENV_DIR/containerd.bin")
+	"${bin:+$bin/}ctr" --address "$sock" "${args[@]}"
 }
 
 # --- registry -----------------------------------------------------------------

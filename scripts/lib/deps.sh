@@ -22,7 +22,7 @@ ensure_packages() {
 # Libraries kiln links against.
 BUILD_PACKAGES=(pkg-config libarchive-dev libzstd-dev libisal-dev libssl-dev)
 # Peers and checkers the tests and benchmarks run.
-TEST_PACKAGES=(umoci skopeo zstd pigz e2fsprogs fdisk gdisk util-linux jq python3
+TEST_PACKAGES=(umoci skopeo zstd pigz curl xz-utils gpgv debian-archive-keyring e2fsprogs fdisk gdisk util-linux jq python3
     golang-go golang-github-coreos-bbolt-dev containerd docker-registry busybox-static zsh fish man-db groff-base
     mount cpio qemu-system-x86 linux-image-cloud-amd64 chromium fonts-dejavu-core python3-jsonschema python3-grpcio python3-cryptography)
 
@@ -41,4 +41,13 @@ ensure_aws_python() {
         "$venv/bin/pip" install -q 'moto[server]>=5' boto3
     fi
     export KILN_PYTHON="$venv/bin/python"
+}
+
+# containerd 1.7 (Debian trixie) and 2.1 (Debian sid) unpacked under .build-containerd, beside the system's 1.6, for
+# the integration tests (scripts/lib/containerd-releases.sh). Exports KILN_CONTAINERD_RELEASES. When the archive
+# cannot be reached the tests that need a missing release say so and are skipped.
+ensure_containerd_releases() {
+    export KILN_CONTAINERD_RELEASES="${KILN_CONTAINERD_RELEASES:-$PWD/.build-containerd}"
+    scripts/lib/containerd-releases.sh install "$KILN_CONTAINERD_RELEASES" ||
+        echo "warning: containerd 1.7/2.1 not set up in $KILN_CONTAINERD_RELEASES; their integration tests will be skipped" >&2
 }
