@@ -20,6 +20,9 @@ public final class ProgressCounter: @unchecked Sendable {
         public var phaseStartedNanoseconds: UInt64
     }
 
+    /// Downloads in flight, each shown on its own line by a terminal display.
+    public let transfers = TransferBoard()
+
     private let lock = Lock()
     private var state = Snapshot(phase: "", item: "", doneBytes: 0, totalBytes: 0, finished: false, phaseStartedNanoseconds: 0)
 

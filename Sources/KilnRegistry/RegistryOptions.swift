@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// How kiln reaches registries: credentials, TLS, the blob cache, and how hard to try.
 public struct RegistryOptions: Sendable {
@@ -22,6 +23,8 @@ public struct RegistryOptions: Sendable {
     public var connectTimeout: Double = 30
     /// The longest a connection may stay silent while a body is read.
     public var readTimeout: Double = 60
+    /// Where each layer download reports its bytes (a progress display), if anywhere.
+    public var transfers: TransferBoard?
     /// Where the credential store, helpers and `HOME` come from.
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 

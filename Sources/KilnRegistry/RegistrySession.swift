@@ -210,7 +210,7 @@ actor RegistrySession {
                 let code = response.status.code
                 guard code == 408 || code == 429 || (500...599).contains(code) else { return response }
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                if let after = response.headers.first(name: "retry-after").flatMap(Double.init) { wait = min(60, max(0, after)) }
+                if let after = response.headers.first(name: "retry-after").flatMap({ RetryAfter.seconds($0) }) { wait = min(60, after) }
                 failure = "HTTP \(code)"
             } catch let e as RegistryError {
                 throw e

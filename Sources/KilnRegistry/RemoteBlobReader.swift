@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnOCI
 import NIOCore
@@ -60,6 +61,9 @@ final class RemoteBlobReader: BlobReader, @unchecked Sendable {
         let what = "layer blob \(descriptor.digest) of \(host)/\(repository)"
         var copy: CacheCopy? = cache.map { CacheCopy(cache: $0, digest: descriptor.digest) }
         defer { copy?.discard() }
+        let board = options.transfers
+        let transfer = board?.begin("\(host)/\(repository) layer \(descriptor.digest.short)", totalBytes: descriptor.size)
+        defer { if let board, let transfer { board.end(transfer) } }
         var received: Int64 = 0
         // One byte past the promised size is enough to know the blob is larger than its descriptor says.
         let cap = descriptor.size + 1
@@ -75,6 +79,7 @@ final class RemoteBlobReader: BlobReader, @unchecked Sendable {
                     if received + Int64(chunk.readableBytes) > cap { chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(cap - received)) ?? chunk }
                     copy?.append(chunk)
                     received += Int64(chunk.readableBytes)
+                    if let board, let transfer { board.add(transfer, bytes: chunk.readableBytes) }
                     guard await queue.push(chunk) else { return }
                     if received >= cap { break }
                 }

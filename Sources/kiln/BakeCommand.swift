@@ -112,10 +112,10 @@ struct Bake: AsyncParsableCommand {
         }
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
-        if recipe.images.contains(where: { $0.source.hasPrefix("docker://") }) {
-            bake.remote = try registry.opener(recipeCache: recipe.cache)
-        }
         let counter = ProgressCounter()
+        if recipe.images.contains(where: { $0.source.hasPrefix("docker://") }) {
+            bake.remote = try registry.opener(recipeCache: recipe.cache, transfers: counter.transfers)
+        }
         bake.counter = counter
         let display = ProgressDisplay.start(counter, label: "bake", quiet: quiet)
         // A bar shows the layer being read; a CI log also gets a line per layer.

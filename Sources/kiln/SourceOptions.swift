@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnOCI
 import KilnRegistry
 
@@ -33,9 +34,11 @@ struct RegistryCLIOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Keep every blob fetched from a registry in this OCI layout, so the next run transfers no blob again.", valueName: "dir"))
     var cache: String?
 
-    /// The opener of registry sources, `recipeCache` used when `--cache` is not given.
-    func opener(recipeCache: String? = nil) throws -> RegistryImageOpener {
+    /// The opener of registry sources, `recipeCache` used when `--cache` is not given; layer downloads report to
+    /// `transfers` (a progress display's).
+    func opener(recipeCache: String? = nil, transfers: TransferBoard? = nil) throws -> RegistryImageOpener {
         var options = RegistryOptions()
+        options.transfers = transfers
         options.authFile = authfile
         options.certDirectory = certDir
         options.tlsVerify = tlsVerify

@@ -65,7 +65,7 @@ struct Verify: AsyncParsableCommand {
         let counter = ProgressCounter()
         let display = ProgressDisplay.start(counter, label: "verify", quiet: quiet)
         let lines = display?.style == .lines
-        let remote = sources.contains { $0.hasPrefix("docker://") } ? try registry.opener() : nil
+        let remote = sources.contains { $0.hasPrefix("docker://") } ? try registry.opener(transfers: counter.transfers) : nil
         for text in sources {
             let resolution = try SourceLoader.resolve(text, platforms: platforms, allPlatforms: platformOptions.allPlatforms, remote: remote)
             let names = Set(resolution.images.map(\.displayName))

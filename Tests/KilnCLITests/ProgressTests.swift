@@ -55,6 +55,50 @@ import Testing
         #expect(!finalScreen.contains("bake ["), "the bar is left on the screen: \(finalScreen)")
     }
 
+    /// A registry behind a slow link (200 kB/s per body): each layer being fetched has a line of its own above the
+    /// bake's bar, read off a tmux screen, and gone when the bake ends; a CI log gets `fetch` lines.
+    @Test(.requires(tools: "tmux"), .requires(RegistryStandin.requirement))
+    func eachLayerDownloadGetsALine() throws {
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
+        let registry = try RegistryStandin(rate: 200_000)
+        defer { registry.stop() }
+        try registry.push("oci:\(fixtures)/example-oci:app:v1", as: "team/app:v1")
+        let source = "docker://\(registry.registry)/team/app:v1"
+        let big = "layer 23e98462df0b"  // layer 0, 1.03 MB: five seconds at this rate
+        let session = "kiln-fetch-\(getpid())"
+        let start = try run("tmux", ["new-session", "-d", "-s", session, "-x", "150", "-y", "20",
+                                     "env CI= \(kilnBinary) bake --source \(source) --platform linux/amd64 -o \(dir)/out; echo EXIT=$?; sleep 30"])
+        try #require(start.status == 0, "tmux: \(start.stderr)")
+        defer { _ = try? run("tmux", ["kill-session", "-t", session]) }
+        var fetchScreen = ""
+        var finalScreen = ""
+        for _ in 0..<600 {
+            let screen = try run("tmux", ["capture-pane", "-p", "-t", session]).stdout
+            let lines = screen.split(separator: "\n")
+            // A fetch line above the bar, with its own meter and figures.
+            if fetchScreen.isEmpty, let i = lines.firstIndex(where: { $0.hasPrefix("  fetch [") && $0.contains(big) && $0.contains(" of 1.03 MB") }),
+               lines[(i + 1)...].contains(where: { $0.hasPrefix("bake [") }) {
+                fetchScreen = screen
+            }
+            if screen.contains("EXIT=") { finalScreen = screen; break }
+            usleep(50_000)
+        }
+        #expect(!fetchScreen.isEmpty, "no line for the download of \(big) above the bar; last screen:\n\(finalScreen)")
+        #expect(fetchScreen.contains("\(registry.registry)/team/app \(big)"), "\(fetchScreen)")
+        #expect(finalScreen.contains("EXIT=0") && finalScreen.contains("baked 1 image"), "\(finalScreen)")
+        #expect(!finalScreen.contains("fetch [") && !finalScreen.contains("bake ["), "progress is left on the screen: \(finalScreen)")
+
+        let ci = try run(kilnBinary, ["bake", "--source", source, "--platform", "linux/amd64", "-o", dir + "/ci"],
+                         environment: ["CI": "true"])
+        #expect(ci.status == 0, "\(ci.stderr)")
+        let fetchLines = ci.stderr.split(separator: "\n").filter { $0.hasPrefix("kiln: bake: fetch \(registry.registry)/team/app \(big)") }
+        #expect(fetchLines.contains { $0.contains("% ") && $0.contains(" of 1.03 MB") && $0.contains("/s") }, "\(ci.stderr)")
+        #expect(!ci.stderr.contains("\u{1B}"), "terminal control in a CI log: \(ci.stderr)")
+        #expect(!ci.stdout.contains("fetch"), "progress reached stdout: \(ci.stdout)")
+    }
+
     @Test func ciGetsPlainLinesAndQuietGetsNothing() throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }

@@ -187,6 +187,24 @@ struct RegistryTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path("ignored") + "/data.img"))
     }
 
+    @Test("a 429's Retry-After of 2 s is waited out before the request is sent again")
+    func retryAfterIsHonoured() throws {
+        defer { dir.remove() }
+        let registry = try RegistryStandin(proxy: true, faults: ["429:blob:1000"], retryAfter: 2)
+        defer { registry.stop() }
+        try registry.push("oci:\(fixtures)/example-oci:app:v1", as: "app:v1")
+        let r = try bake("docker://\(registry.registry)/app:v1", dir.path("later"))
+        #expect(r.succeeded, "\(r)")
+        #expect(same(dir.path("later"), try layoutBake()))
+        let log = try registry.requests()
+        let refused = try #require(log.first { $0.fault == "429" }, "no 429 was injected")
+        let again = try #require(log.first { $0.path == refused.path && $0.fault == nil && $0.method == refused.method },
+                                 "\(refused.path) was not asked for again")
+        let waited = (again.time ?? 0) - (refused.time ?? 0)
+        // The default first wait is 1 s: only the header makes it 2.
+        #expect(waited >= 1.9 && waited < 5, "asked again after \(waited) s")
+    }
+
     @Test("blobs redirected to another host are fetched without the Authorization header")
     func redirectsDropAuthorization() throws {
         defer { dir.remove() }

@@ -32,13 +32,18 @@ public final class RegistryStandin: @unchecked Sendable {
     let process: Process
     let directory: TemporaryDirectory
 
-    public init(auth: Auth = .none, tls: Bool = false, proxy: Bool = false, faults: [String] = [], cdn: Bool = false) throws {
+    /// `rate`: bytes per second for every body the proxy sends (a slow link; implies the proxy); `retryAfter`: the
+    /// seconds an injected 429 asks the client to wait.
+    public init(auth: Auth = .none, tls: Bool = false, proxy: Bool = false, faults: [String] = [], cdn: Bool = false,
+                rate: Int = 0, retryAfter: Int = 1) throws {
         directory = try TemporaryDirectory(prefix: "kiln-registry-standin")
         let ready = directory.path("ready.json")
         logPath = directory.path("requests.jsonl")
         var arguments = ["python3", Self.script, "serve", "--ready", ready, "--log", logPath, "--no-stdin", "--auth", auth.rawValue]
         if tls { arguments.append("--tls") }
-        if proxy || !faults.isEmpty || cdn { arguments.append("--proxy") }
+        if proxy || !faults.isEmpty || cdn || rate > 0 { arguments.append("--proxy") }
+        if rate > 0 { arguments += ["--rate", String(rate)] }
+        arguments += ["--retry-after", String(retryAfter)]
         if cdn { arguments.append("--cdn") }
         for f in faults { arguments += ["--fault", f] }
         process = Process()
@@ -96,6 +101,8 @@ public final class RegistryStandin: @unchecked Sendable {
         public var range: String?
         public var fault: String?
         public var scope: [String]?
+        /// When the server saw the request (seconds since 1970).
+        public var time: Double?
     }
 
     public func requests() throws -> [Entry] {

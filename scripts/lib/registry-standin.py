@@ -13,7 +13,9 @@ serve: one docker-registry (distribution 2.8, filesystem storage in a fresh temp
          --cdn          a plain-HTTP blob server on 127.0.0.2: the proxy answers every blob GET the registry would
                         have served with a 307 to it (a signed URL), and it serves the bytes from the registry's
                         storage, honouring Range;
-         --fault KIND:OP:EVERY  KIND 429 (Retry-After: 1) | 503 | reset (the socket closed unanswered) | truncate
+         --rate BYTES   the proxy and the cdn send each response body at most at BYTES per second (a slow link);
+         --retry-after SECONDS  the Retry-After of an injected 429 (default 1);
+         --fault KIND:OP:EVERY  KIND 429 (Retry-After: --retry-after) | 503 | reset (the socket closed unanswered) | truncate
                         (headers with the full Content-Length, half the body, close) | drop-after-headers | ignore-range
                         (a Range request answered 200 with the whole body) | bad-range (206 with a Content-Range
                         start off by one) | no-access (token only: a token granting nothing, which the registry
@@ -350,7 +352,7 @@ class Handler(BaseHTTPRequestHandler):
             return True
         if fault == "429":
             body = error_body("TOOMANYREQUESTS", "too many requests (injected)")
-            headers = [("Retry-After", "1")]
+            headers = [("Retry-After", str(self.state.args.retry_after))]
         else:
             body = error_body("UNAVAILABLE", "service unavailable (injected)")
             headers = []
@@ -382,11 +384,19 @@ class Handler(BaseHTTPRequestHandler):
             self.abort(reset=False)
             return
         limit = length // 2 if fault == "truncate" and length is not None else None
+        rate = self.state.args.rate if self.state else 0
+        step = min(65536, max(1024, rate // 20)) if rate else 65536
+        began = time.monotonic()
         sent = 0
         while limit is None or sent < limit:
-            data = read(65536 if limit is None else min(65536, limit - sent))
+            data = read(step if limit is None else min(step, limit - sent))
             if not data:
                 break
+            if rate:
+                # Paced from the start of the body: `sent` bytes may have left by now.
+                ahead = sent / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
             if length is None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             else:
@@ -981,6 +991,8 @@ def main():
     s.add_argument("--cdn", action="store_true", help="blob GETs through the proxy redirect to a server on 127.0.0.2")
     s.add_argument("--fault", action="append", default=[], type=Fault,
                    help="KIND:OP:EVERY, KIND %s, OP %s" % ("|".join(FAULT_KINDS), "|".join(FAULT_OPS)))
+    s.add_argument("--rate", type=int, default=0, help="bytes per second for each proxied or cdn body (0: no limit)")
+    s.add_argument("--retry-after", type=int, default=1, help="the Retry-After of an injected 429")
     s.add_argument("--token-alg", choices=("ES256", "RS256"), default="ES256")
     s.add_argument("--no-stdin", action="store_true", help="do not stop when stdin closes")
     p = sub.add_parser("push", help="copy an image into the running registry with skopeo")
