@@ -1,3 +1,5 @@
+import KilnCore
+
 /// Directory walking, path lookup, file contents, symlink targets and extended attributes.
 extension EXT4Reader {
     /// The extents of inode `ino` in logical order (extent trees of any depth).
@@ -107,7 +109,10 @@ extension EXT4Reader {
     }
 
     /// The entries of the directory at `path` (symlinks followed), sorted by name.
-    public func list(_ path: String) throws -> [DirectoryEntry] {
+    public func list(_ path: String) throws -> [DirectoryEntry] { try list(BytePath(path)) }
+
+    /// The entries of the directory at `path`, given as bytes (symlinks followed), sorted by name.
+    public func list(_ path: BytePath) throws -> [DirectoryEntry] {
         let ino = try resolve(path, followFinal: true)
         return try list(inode: ino).sorted { $0.nameBytes.lexicographicallyPrecedes($1.nameBytes) }
     }
@@ -191,8 +196,13 @@ extension EXT4Reader {
 
     /// Resolves `path` from the root; symlinks in the middle are followed, the last one when `followFinal`.
     public func resolve(_ path: String, followFinal: Bool = false) throws -> UInt32 {
+        try resolve(BytePath(path), followFinal: followFinal)
+    }
+
+    /// Resolves `path`, as the bytes a layer named it with (names need not be UTF-8), from the root.
+    public func resolve(_ path: BytePath, followFinal: Bool = false) throws -> UInt32 {
         var stack: [UInt32] = [EXT4.rootInode]
-        var queue = Array(Array(path.utf8).split(separator: 0x2F).map(Array.init).filter { $0 != [0x2E] }.reversed())
+        var queue = Array(path.bytes.split(separator: 0x2F).map(Array.init).filter { $0 != [0x2E] }.reversed())
         var followed = 0
         while let c = queue.popLast() {
             if c == [0x2E, 0x2E] {
@@ -200,17 +210,17 @@ extension EXT4Reader {
                 continue
             }
             let dir = stack[stack.count - 1]
-            guard let child = try lookup(c, in: dir) else { throw Error.notFound(path: path) }
+            guard let child = try lookup(c, in: dir) else { throw Error.notFound(path: path.description) }
             let st = try stat(inode: child)
             if st.kind == .symlink && (!queue.isEmpty || followFinal) {
                 followed += 1
-                guard followed <= 40 else { throw Error.symlinkLoop(path: path) }
+                guard followed <= 40 else { throw Error.symlinkLoop(path: path.description) }
                 let target = try readSymlink(inode: child)
                 if target.first == 0x2F { stack = [EXT4.rootInode] }
                 queue.append(contentsOf: target.split(separator: 0x2F).map(Array.init).filter { $0 != [0x2E] }.reversed())
                 continue
             }
-            if !queue.isEmpty && st.kind != .directory { throw Error.notADirectory(path: path) }
+            if !queue.isEmpty && st.kind != .directory { throw Error.notADirectory(path: path.description) }
             stack.append(child)
         }
         return stack[stack.count - 1]
@@ -218,12 +228,22 @@ extension EXT4Reader {
 
     /// Metadata of what `path` names.
     public func stat(_ path: String, followSymlinks: Bool = false) throws -> Stat {
+        try stat(BytePath(path), followSymlinks: followSymlinks)
+    }
+
+    /// Metadata of what `path` (bytes) names.
+    public func stat(_ path: BytePath, followSymlinks: Bool = false) throws -> Stat {
         try stat(inode: resolve(path, followFinal: followSymlinks))
     }
 
     /// The bytes of the regular file at `path` from `offset`, at most `length` bytes (the rest of the file
     /// when nil). Holes read as zeros.
     public func readFile(_ path: String, offset: UInt64 = 0, length: Int? = nil) throws -> [UInt8] {
+        try readFile(BytePath(path), offset: offset, length: length)
+    }
+
+    /// The bytes of the regular file at `path` (bytes), as the String form does.
+    public func readFile(_ path: BytePath, offset: UInt64 = 0, length: Int? = nil) throws -> [UInt8] {
         try readFile(inode: resolve(path, followFinal: true), offset: offset, length: length)
     }
 
@@ -261,7 +281,12 @@ extension EXT4Reader {
 
     /// The target of the symlink at `path`.
     public func readSymlink(_ path: String) throws -> String {
-        String(decoding: try readSymlink(inode: resolve(path, followFinal: false)), as: UTF8.self)
+        String(decoding: try readSymlink(BytePath(path)), as: UTF8.self)
+    }
+
+    /// The target of the symlink at `path` (bytes), as the bytes it holds.
+    public func readSymlink(_ path: BytePath) throws -> [UInt8] {
+        try readSymlink(inode: resolve(path, followFinal: false))
     }
 
     /// The target of symlink inode `ino`, as the bytes it holds.
@@ -285,6 +310,11 @@ extension EXT4Reader {
     /// The extended attributes of what `path` names (final symlink not followed), by full name. POSIX ACLs
     /// come back in the xattr interface format.
     public func xattrs(_ path: String) throws -> [String: [UInt8]] {
+        try xattrs(BytePath(path))
+    }
+
+    /// The extended attributes of what `path` (bytes) names.
+    public func xattrs(_ path: BytePath) throws -> [String: [UInt8]] {
         try xattrs(inode: resolve(path, followFinal: false))
     }
 
@@ -307,9 +337,16 @@ extension EXT4Reader {
         return out
     }
 
-    /// Visits every path below the root (breadth-first, names sorted), with its inode's metadata.
+    /// Visits every path below the root (breadth-first, names sorted), with its inode's metadata. The paths are
+    /// for display: a name that is not UTF-8 shows replacement characters; ``walkPaths(_:)`` gives the bytes.
     public func walk(_ visit: (String, Stat) throws -> Void) throws {
-        var queue: [(UInt32, String)] = [(EXT4.rootInode, "")]
+        try walkPaths { path, stat in try visit(String(decoding: path.bytes, as: UTF8.self), stat) }
+    }
+
+    /// Visits every path below the root (breadth-first, names sorted by their bytes), as the bytes the names
+    /// hold, with its inode's metadata: every path it gives resolves again with `resolve(_:followFinal:)`.
+    public func walkPaths(_ visit: (BytePath, Stat) throws -> Void) throws {
+        var queue: [(UInt32, BytePath)] = [(EXT4.rootInode, BytePath([]))]
         // A directory has one parent: one reached twice is a damaged (or hostile) image, and walking it again
         // would never end.
         var directories: Set<UInt32> = [EXT4.rootInode]
@@ -318,7 +355,7 @@ extension EXT4Reader {
             let (dir, prefix) = queue[head]
             head += 1
             for e in try list(inode: dir).sorted(by: { $0.nameBytes.lexicographicallyPrecedes($1.nameBytes) }) {
-                let p = prefix + "/" + e.name
+                let p = BytePath(prefix.bytes + [0x2F] + e.nameBytes)
                 let st = try stat(inode: e.inode)
                 try visit(p, st)
                 if st.kind == .directory {
