@@ -80,7 +80,9 @@ extension EXT4 {
             i.uid = UInt32(b.le16(at: 0x02)) | UInt32(b.le16(at: 0x78)) << 16
             i.gid = UInt32(b.le16(at: 0x18)) | UInt32(b.le16(at: 0x7A)) << 16
             i.size = UInt64(b.le32(at: 0x04)) | UInt64(b.le32(at: 0x6C)) << 32
-            let extra = Int(b.le16(at: 0x80))
+            // 128-byte inodes (mke2fs -I 128) end before the extra fields; a larger claim than the inode holds is
+            // cut to what it holds.
+            let extra = b.count >= 0x82 ? min(Int(b.le16(at: 0x80)), b.count - 0x80) : 0
             func ext(_ off: Int) -> UInt32 { extra >= off - 0x80 + 4 ? b.le32(at: off) : 0 }
             i.accessTime = decodeTime(base: b.le32(at: 0x08), extra: ext(0x8C))
             i.changeTime = decodeTime(base: b.le32(at: 0x0C), extra: ext(0x84))

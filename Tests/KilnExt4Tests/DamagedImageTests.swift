@@ -37,4 +37,22 @@ struct DamagedImageTests {
             #expect(error.exitStatus == .input)
         }
     }
+
+    @Test("128-byte inodes (mke2fs -I 128): no extra fields to read, and every file still reads back")
+    func smallInodes() throws {
+        let scratch = try Scratch()
+        let tree = scratch.path("tree")
+        try FileManager.default.createDirectory(atPath: tree + "/dir", withIntermediateDirectories: true)
+        try Data("contents\n".utf8).write(to: URL(fileURLWithPath: tree + "/dir/file"))
+        let image = scratch.path("small-inodes.img")
+        let made = try Tools.run("mke2fs", ["-q", "-F", "-t", "ext4", "-I", "128", "-b", "1024", "-d", tree, image, "2M"])
+        try #require(made.succeeded, "\(made.stderr)")
+        #expect(try debugfs(image, "stats").contains("Inode size:\t          128"))
+        let reader = try EXT4Reader(path: image)
+        var paths: [String] = []
+        try reader.walk { path, _ in paths.append(path) }
+        #expect(paths == ["/dir", "/lost+found", "/dir/file"], "\(paths)")
+        #expect(try reader.readFile("dir/file") == Array("contents\n".utf8))
+        #expect(try reader.inodeChecksumIsValid(reader.stat("dir/file").inode))
+    }
 }
