@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
 
         .testTarget(name: "KilnDigestTests", dependencies: ["KilnDigest", "KilnTestSupport"]),
-        .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnDigest", "KilnTestSupport"]),
+        .testTarget(name: "KilnOCITests", dependencies: ["KilnOCI", "KilnCore", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnLayerTests", dependencies: ["KilnLayer", "KilnCore", "KilnOCI", "KilnDigest", "KilnTestSupport"]),
         .testTarget(name: "KilnExt4Tests", dependencies: ["KilnExt4", "KilnCore", "KilnTestSupport"]),
         .testTarget(name: "KilnBoltTests", dependencies: ["KilnBolt", "KilnTestSupport"]),

@@ -1,11 +1,15 @@
 import Foundation
+import KilnCore
 
 /// An index of the members of an uncompressed tar file, so blobs inside it can be read in place
 /// (random access, no extraction). Handles ustar, GNU long names and pax path/size records.
+///
+/// Member names are the bytes the archive holds: two names that differ only in bytes that are not UTF-8 stay two
+/// members, and a name looked up (UTF-8, from a JSON document) finds only the member spelled with exactly its bytes.
 public struct TarIndex: Sendable {
     public let path: String
-    /// Member name (without a leading `./`) -> data range.
-    public let members: [String: BlobLocation]
+    /// Member name (without a leading `./` or `/`) -> data range.
+    public let members: [BytePath: BlobLocation]
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case notATar(String, offset: Int64)
@@ -35,10 +39,10 @@ public struct TarIndex: Sendable {
         fstat(fd, &st)
         let fileSize = Int64(st.st_size)
         var header = [UInt8](repeating: 0, count: 512)
-        var members: [String: BlobLocation] = [:]
+        var members: [BytePath: BlobLocation] = [:]
         var position: Int64 = 0
-        var longName: String? = nil
-        var paxPath: String? = nil
+        var longName: BytePath? = nil
+        var paxPath: BytePath? = nil
         var paxSize: Int64? = nil
         var first = true
 
@@ -58,24 +62,25 @@ public struct TarIndex: Sendable {
             let dataStart = position + 512
             // Sizes come from the archive: a negative or overflowing one is refused before any arithmetic on it.
             guard size >= 0 else {
-                throw Error.badSize(path, member: paxPath ?? Self.name(header), offset: position, detail: "negative size \(size)")
+                throw Error.badSize(path, member: (paxPath ?? Self.name(header)).description, offset: position, detail: "negative size \(size)")
             }
             guard size <= fileSize - dataStart else {
-                throw Error.truncated(path, member: paxPath ?? Self.name(header))
+                throw Error.truncated(path, member: (paxPath ?? Self.name(header)).description)
             }
             let next = dataStart + (size + 511) / 512 * 512
             switch type {
             case UInt8(ascii: "L"):
                 let bytes = try Self.readData(fd: fd, offset: dataStart, count: Int(min(size, 65536)), path: path)
-                longName = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                longName = BytePath(bytes: bytes.prefix { $0 != 0 })
             case UInt8(ascii: "x"):
                 let bytes = try Self.readData(fd: fd, offset: dataStart, count: Int(min(size, 1 << 20)), path: path)
                 for (key, value) in Self.paxRecords(bytes) {
-                    if key == "path" { paxPath = value }
+                    if key == "path" { paxPath = BytePath(value) }
                     if key == "size" {
-                        guard let v = Int64(value), v >= 0 else {
-                            throw Error.badSize(path, member: paxPath ?? Self.name(header), offset: position,
-                                                detail: "pax size '\(value.prefix(40))' is not a size that fits in 63 bits")
+                        let text = String(decoding: value, as: UTF8.self)
+                        guard let v = Int64(text), v >= 0 else {
+                            throw Error.badSize(path, member: (paxPath ?? Self.name(header)).description, offset: position,
+                                                detail: "pax size '\(text.prefix(40))' is not a size that fits in 63 bits")
                         }
                         paxSize = v
                     }
@@ -86,7 +91,7 @@ public struct TarIndex: Sendable {
                 let name = paxPath ?? longName ?? Self.name(header)
                 if type == UInt8(ascii: "0") || type == 0 || type == UInt8(ascii: "7") {
                     let clean = Self.clean(name)
-                    members[clean] = BlobLocation(path: path, offset: dataStart, length: size, displayName: "\(path):\(clean)")
+                    members[clean] = BlobLocation(path: path, offset: dataStart, length: size, displayName: "\(path):\(clean.description)")
                 }
                 longName = nil
                 paxPath = nil
@@ -98,24 +103,29 @@ public struct TarIndex: Sendable {
         self.members = members
     }
 
-    /// The data range of a member, or nil.
-    public func location(of name: String) -> BlobLocation? { members[Self.clean(name)] }
+    /// The data range of the member named `name` (its UTF-8 bytes), or nil.
+    public func location(of name: String) -> BlobLocation? { members[Self.clean(BytePath(name))] }
 
-    static func clean(_ name: String) -> String {
-        var s = Substring(name)
-        while s.hasPrefix("./") { s = s.dropFirst(2) }
-        while s.hasPrefix("/") { s = s.dropFirst() }
-        return String(s)
+    /// The member named by exactly these bytes, or nil.
+    public func location(of name: BytePath) -> BlobLocation? { members[Self.clean(name)] }
+
+    /// Without leading `./` and `/`, as archive writers differ in them.
+    static func clean(_ name: BytePath) -> BytePath {
+        var s = name.bytes[...]
+        while true {
+            if s.starts(with: [0x2E, 0x2F]) { s = s.dropFirst(2) } else if s.first == 0x2F { s = s.dropFirst() } else { break }
+        }
+        return BytePath(bytes: s)
     }
 
-    static func name(_ h: [UInt8]) -> String {
-        let base = String(decoding: h[0..<100].prefix { $0 != 0 }, as: UTF8.self)
+    static func name(_ h: [UInt8]) -> BytePath {
+        let base = Array(h[0..<100].prefix { $0 != 0 })
         let magic = h[257..<262]
         if Array(magic) == Array("ustar".utf8) {
-            let prefix = String(decoding: h[345..<500].prefix { $0 != 0 }, as: UTF8.self)
-            if !prefix.isEmpty { return prefix + "/" + base }
+            let prefix = Array(h[345..<500].prefix { $0 != 0 })
+            if !prefix.isEmpty { return BytePath(prefix + [0x2F] + base) }
         }
-        return base
+        return BytePath(base)
     }
 
     static func number(_ field: ArraySlice<UInt8>) -> Int64 {
@@ -153,8 +163,9 @@ public struct TarIndex: Sendable {
         return out
     }
 
-    static func paxRecords(_ data: [UInt8]) -> [(String, String)] {
-        var out: [(String, String)] = []
+    /// `(key, value)` of each record; values are bytes (a path need not be UTF-8).
+    static func paxRecords(_ data: [UInt8]) -> [(String, [UInt8])] {
+        var out: [(String, [UInt8])] = []
         var i = 0
         while i < data.count {
             var j = i
@@ -163,8 +174,7 @@ public struct TarIndex: Sendable {
                   len > j - i + 1, len <= data.count - i else { break }
             let record = data[(j + 1)..<(i + len - 1)]
             if let eq = record.firstIndex(of: UInt8(ascii: "=")) {
-                out.append((String(decoding: record[record.startIndex..<eq], as: UTF8.self),
-                            String(decoding: record[(eq + 1)...], as: UTF8.self)))
+                out.append((String(decoding: record[record.startIndex..<eq], as: UTF8.self), Array(record[(eq + 1)...])))
             }
             i += len
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnTestSupport
 import Testing
 @testable import KilnOCI
@@ -74,4 +75,32 @@ import Testing
     }
     #expect(TarIndex.paxRecords(Array("9223372036854775807 path=x\n".utf8)).isEmpty)
     #expect(TarIndex.paxRecords(Array("3 path=x\n".utf8)).isEmpty)
+}
+
+/// Names are bytes: members that differ only in bytes that are not UTF-8 (which a lossy decoding would turn into
+/// the same U+FFFD) stay apart, and a UTF-8 name finds only the member spelled with exactly its bytes.
+@Test func membersAreKeyedByTheirBytes() throws {
+    let scratch = try TemporaryDirectory(prefix: "kiln-tarindex")
+    defer { scratch.remove() }
+    let dir = scratch.path
+    let script = """
+        import tarfile, io, sys
+        for fmt, name in ((tarfile.GNU_FORMAT, 'gnu.tar'), (tarfile.PAX_FORMAT, 'pax.tar')):
+            with tarfile.open(sys.argv[1] + '/' + name, 'w', format=fmt, encoding='utf-8', errors='surrogateescape') as t:
+                for n, data in (('\\udcff/layer.tar', b'ff'), ('\\udcfe/layer.tar', b'fe'), ('\\ufffd/layer.tar', b'replacement')):
+                    i = tarfile.TarInfo(n); i.size = len(data); t.addfile(i, io.BytesIO(data))
+        """
+    let made = try ProcessRunner().run("/usr/bin/python3", ["-c", script, dir])
+    try #require(made.status == 0, "\(made)")
+    for name in ["gnu.tar", "pax.tar"] {
+        let index = try TarIndex(path: "\(dir)/\(name)")
+        #expect(index.members.count == 3, "\(name): \(index.members.keys.map(\.description))")
+        for (bytes, content) in [([UInt8(0xFF)], "ff"), ([0xFE], "fe"), ([0xEF, 0xBF, 0xBD], "replacement")] {
+            let member = try #require(index.location(of: BytePath(bytes + Array("/layer.tar".utf8))), "\(name): \(bytes)")
+            #expect(try RangeReader(member).readAll(limit: 100) == Array(content.utf8), "\(name): \(bytes)")
+        }
+        let named = try #require(index.location(of: "\u{FFFD}/layer.tar"))
+        #expect(try RangeReader(named).readAll(limit: 100) == Array("replacement".utf8))
+        #expect(index.location(of: "\u{FFFD}/layer.tar")?.displayName.contains("\u{FFFD}") == true)
+    }
 }
