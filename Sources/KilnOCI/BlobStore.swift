@@ -15,13 +15,17 @@ public struct BlobLocation: Sendable {
 
     /// When set, the bytes come from here (`path` and `offset` are then unused).
     public var remote: (any RemoteBlob)?
+    /// Opened with `O_NOFOLLOW`: a layout's blob that became a symlink after it was located is refused when it is
+    /// opened, not followed (the check and the open are one step).
+    public var refusesSymlink: Bool
 
-    public init(path: String, offset: Int64, length: Int64, displayName: String) {
+    public init(path: String, offset: Int64, length: Int64, displayName: String, refusesSymlink: Bool = false) {
         self.path = path
         self.offset = offset
         self.length = length
         self.displayName = displayName
         self.remote = nil
+        self.refusesSymlink = refusesSymlink
     }
 
     /// A blob of `length` bytes fetched from `remote` when opened.
@@ -31,6 +35,7 @@ public struct BlobLocation: Sendable {
         self.length = length
         self.displayName = displayName
         self.remote = remote
+        self.refusesSymlink = false
     }
 
     /// Opens the bytes for one sequential read.
@@ -96,6 +101,8 @@ public enum BlobError: Swift.Error, CustomStringConvertible {
     case truncated(String, expected: Int64, actual: Int64)
     /// A layout's blob is a symlink: blobs are never opened through a link that could lead out of the layout.
     case symlink(String)
+    /// A byte range that no file can hold (negative, or past the largest offset).
+    case badRange(String, offset: Int64, length: Int64)
 
     public var description: String {
         switch self {
@@ -107,6 +114,8 @@ public enum BlobError: Swift.Error, CustomStringConvertible {
             return "\(what) is truncated: expected \(expected) bytes, found \(actual)"
         case .symlink(let path):
             return "\(path) is a symbolic link; blobs of an image layout must be regular files (a link could lead out of the layout)"
+        case .badRange(let what, let offset, let length):
+            return "\(what): \(length) bytes at offset \(offset) is not a range a file can hold"
         }
     }
 }
@@ -119,8 +128,14 @@ public final class RangeReader: BlobReader {
     public let location: BlobLocation
 
     public init(_ location: BlobLocation) throws {
-        let fd = open(location.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BlobError.io(location.displayName, errno: errno) }
+        guard location.offset >= 0, location.length >= 0, location.offset <= Int64.max - location.length else {
+            throw BlobError.badRange(location.displayName, offset: location.offset, length: location.length)
+        }
+        let fd = open(location.path, O_RDONLY | O_CLOEXEC | (location.refusesSymlink ? O_NOFOLLOW : 0))
+        guard fd >= 0 else {
+            if errno == ELOOP && location.refusesSymlink { throw BlobError.symlink(location.path) }
+            throw BlobError.io(location.displayName, errno: errno)
+        }
         self.fd = fd
         self.location = location
         self.position = location.offset
@@ -181,7 +196,7 @@ public struct LayoutBlobStore: BlobStore {
         }
         if (st.st_mode & S_IFMT) == S_IFLNK { throw BlobError.symlink(path) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return BlobLocation(path: path, offset: 0, length: Int64(st.st_size), displayName: path)
+        return BlobLocation(path: path, offset: 0, length: Int64(st.st_size), displayName: path, refusesSymlink: true)
     }
 }
 

@@ -6,7 +6,7 @@ extension BlobError: KilnError {
     public var exitStatus: ExitStatus {
         switch self {
         case .missing, .truncated: return .verificationFailed
-        case .tooLarge, .symlink: return .input
+        case .tooLarge, .symlink, .badRange: return .input
         case .io: return .environment
         }
     }

@@ -32,7 +32,7 @@ public struct RegistryCache: Sendable {
         let path = path(of: descriptor.digest)
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == descriptor.size else { return nil }
-        return BlobLocation(path: path, offset: 0, length: descriptor.size, displayName: path)
+        return BlobLocation(path: path, offset: 0, length: descriptor.size, displayName: path, refusesSymlink: true)
     }
 
     /// The cached bytes of a small document, checked against its digest.
