@@ -79,8 +79,11 @@ public final class LayerApplier {
     let writer: EXT4Writer
     let root: EXT4.NodeID
     let mode: Mode
-    /// Normalized paths this layer created (opaque directories keep these and remove the rest).
-    private var createdInLayer = Set<BytePath>()
+    /// Nodes this layer created or listed (opaque directories keep these and remove the rest). Inode numbers,
+    /// not paths: a layer of a million entries would otherwise hold a million paths here.
+    private var createdInLayer = Set<UInt32>()
+    /// Names this layer hard-linked to a node it did not create: they are this layer's too.
+    private var linkedInLayer = Set<BytePath>()
     /// Normalized paths this layer whited out (overlay mode: a hard link to one would link the whiteout device).
     private var whitedOutInLayer = Set<BytePath>()
     let budget: LayerBudget
@@ -120,6 +123,7 @@ public final class LayerApplier {
     /// Starts the next layer: opaque markers from now on hide only what earlier layers made.
     public func startLayer() {
         createdInLayer.removeAll(keepingCapacity: true)
+        linkedInLayer.removeAll(keepingCapacity: true)
         whitedOutInLayer.removeAll(keepingCapacity: true)
         layerEntries = 0
         lastParent = nil
@@ -220,8 +224,13 @@ public final class LayerApplier {
                 try applyWhiteout(name: name, parent: parent, entry: entry)
                 return
             }
-            try create(entry, path: path, content: content)
-            createdInLayer.insert(path)
+            if let node = try create(entry, path: path, content: content) {
+                if entry.kind == .hardlink && !createdInLayer.contains(node.inode) {
+                    linkedInLayer.insert(path)
+                } else {
+                    createdInLayer.insert(node.inode)
+                }
+            }
             // What this entry replaced may have been the directory the next entry expects.
             if let p = lastParent, p.hasPrefix(path) { lastParent = nil }
         } catch let e as Error {
@@ -251,7 +260,7 @@ public final class LayerApplier {
         let target = BytePath(Array(name.bytes.dropFirst(Self.whiteoutPrefix.count)))
         guard !target.isEmpty, target != ".", target != ".." else { throw Error.invalidWhiteout(entry: entry.path) }
         let targetPath = parent.appending(target)
-        if createdInLayer.contains(targetPath) { throw Error.refused(entry: entry.path, .whiteoutOfSameLayer(targetPath)) }
+        if try madeInLayer(targetPath) { throw Error.refused(entry: entry.path, .whiteoutOfSameLayer(targetPath)) }
         whitedOutInLayer.insert(targetPath)
         switch mode {
         case .overlay:
@@ -270,7 +279,7 @@ public final class LayerApplier {
         guard let entry = try writer.lookup(directory.isEmpty ? "." : directory, under: root), entry.kind == .directory else { return }
         for child in try writer.children(of: directory.isEmpty ? "." : directory, under: root) {
             let childPath = directory.appending(child)
-            if createdInLayer.contains(childPath) {
+            if try madeInLayer(childPath) {
                 if let e = try writer.lookup(childPath, under: root), e.kind == .directory {
                     try hideLowerChildren(of: childPath)
                 }
@@ -278,6 +287,13 @@ public final class LayerApplier {
                 _ = try writer.remove(childPath, under: root)
             }
         }
+    }
+
+    /// Whether what `path` names now was made (or listed) by this layer.
+    private func madeInLayer(_ path: BytePath) throws -> Bool {
+        if linkedInLayer.contains(path) { return true }
+        guard !createdInLayer.isEmpty, let entry = try writer.lookup(path, under: root) else { return false }
+        return createdInLayer.contains(entry.node.inode)
     }
 
     /// The entry's owner, mode and times, as containerd sets them: a time before 1970 or after 2262 (what a
@@ -301,25 +317,27 @@ public final class LayerApplier {
             changeTime: entry.changeTime.map { ts(bounded($0)) } ?? m, creationTime: m)
     }
 
-    private func create(_ entry: TarEntry, path: BytePath, content: EntryContent) throws {
+    /// Creates what the entry describes; returns the node now at `path` (nil for an entry naming the root).
+    private func create(_ entry: TarEntry, path: BytePath, content: EntryContent) throws -> EXT4.NodeID? {
         let meta = metadata(entry)
         if path.isEmpty {
             // Entries naming the root itself (`./`, `/.`, `a/..`): containerd ignores them as directories, even
             // their mode, and refuses anything else there.
             guard entry.kind == .directory else { throw Error.refused(entry: entry.path, .nonDirectoryRoot(entry.kind)) }
-            return
+            return nil
         }
+        let node: EXT4.NodeID
         switch entry.kind {
         case .directory:
             // A directory listed again, or made earlier as a parent, merges: it is not a new inode.
             if try writer.lookup(path, under: root)?.kind == .directory {
-                try writer.makeDirectory(path, metadata: meta, under: root)
+                let merged = try writer.makeDirectory(path, metadata: meta, under: root)
                 try applyXattrs(entry, path: path)
-                return
+                return merged
             }
-            try writer.makeDirectory(path, metadata: meta, under: root)
+            node = try writer.makeDirectory(path, metadata: meta, under: root)
         case .file:
-            try writer.beginFile(path, metadata: meta, under: root)
+            node = try writer.beginFile(path, metadata: meta, under: root)
             var written: Int64 = 0
             try content.forEachBlock { buffer, offset in
                 if offset > written {
@@ -332,7 +350,7 @@ public final class LayerApplier {
             if entry.size > written { try writer.appendFileHole(UInt64(entry.size - written)) }
             try writer.finishFile()
         case .symlink:
-            try writer.makeSymlink(path, target: entry.linkTarget ?? "", metadata: meta, under: root)
+            node = try writer.makeSymlink(path, target: entry.linkTarget ?? "", metadata: meta, under: root)
         case .hardlink:
             let target = (entry.linkTarget ?? "").cleaned
             if target == path { throw Error.refused(entry: entry.path, .hardLinkToItself) }
@@ -343,7 +361,7 @@ public final class LayerApplier {
                 throw Error.hardLinkTargetMissing(entry: entry.path, target: entry.linkTarget ?? "")
             }
             if existing.kind == .directory { throw Error.refused(entry: entry.path, .hardLinkToDirectory(target)) }
-            try writer.makeHardLink(path, to: target, targetRoot: root, under: root)
+            node = try writer.makeHardLink(path, to: target, targetRoot: root, under: root)
             // The link header's own mode, owner and times apply to the shared inode, as containerd's chown,
             // chmod and chtimes on the new name do.
             // A symlink's mode cannot be changed (there is no lchmod): only its owner and times follow.
@@ -351,13 +369,13 @@ public final class LayerApplier {
             if existing.kind == .symlink { linkMeta.permissions = existing.metadata.permissions }
             try writer.setMetadata(linkMeta, at: path, under: root)
         case .characterDevice, .blockDevice:
-            try writer.makeSpecialFile(path, kind: entry.kind == .characterDevice ? .characterDevice : .blockDevice,
+            node = try writer.makeSpecialFile(path, kind: entry.kind == .characterDevice ? .characterDevice : .blockDevice,
                                        device: EXT4.DeviceNumber(major: entry.deviceMajor, minor: entry.deviceMinor),
                                        metadata: meta, under: root)
         case .fifo:
-            try writer.makeSpecialFile(path, kind: .fifo, metadata: meta, under: root)
+            node = try writer.makeSpecialFile(path, kind: .fifo, metadata: meta, under: root)
         case .socket:
-            try writer.makeSpecialFile(path, kind: .socket, metadata: meta, under: root)
+            node = try writer.makeSpecialFile(path, kind: .socket, metadata: meta, under: root)
         }
         switch entry.kind {
         case .hardlink: break
@@ -367,6 +385,7 @@ public final class LayerApplier {
         default: madeInodes += 1
         }
         if entry.kind != .hardlink { try applyXattrs(entry, path: path) }
+        return node
     }
 
     private func applyXattrs(_ entry: TarEntry, path: BytePath) throws {
