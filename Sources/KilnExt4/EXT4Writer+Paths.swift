@@ -172,6 +172,8 @@ extension EXT4Writer {
 
     /// Frees a node and zeroes the blocks it had written, so that no stale data stays in the image.
     private func free(_ ino: UInt32) throws {
+        // Its data may still be pending: written after the zeros, it would come back.
+        try flushPending()
         var n = nodes[Int(ino)]
         freedInodes += 1
         switch n.kind {
