@@ -27,8 +27,6 @@ public final class TransferBoard: @unchecked Sendable {
     private let lock = Lock()
     private var next = 0
     private var transfers: [Transfer] = []
-    private var finishedBytes: Int64 = 0
-    private var finishedCount = 0
 
     public init() {}
 
@@ -53,15 +51,10 @@ public final class TransferBoard: @unchecked Sendable {
     public func end(_ id: Transfer.ID) {
         lock.withLock {
             guard let i = transfers.firstIndex(where: { $0.id == id }) else { return }
-            finishedBytes += transfers[i].doneBytes
-            finishedCount += 1
             transfers.remove(at: i)
         }
     }
 
     /// The downloads in flight, oldest first.
     public var active: [Transfer] { lock.withLock { transfers } }
-
-    /// Downloads ended so far and the bytes they received.
-    public var finished: (count: Int, bytes: Int64) { lock.withLock { (finishedCount, finishedBytes) } }
 }
