@@ -34,7 +34,7 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
         case .digestMismatch(let host, let repo, let reference, let expected, let actual):
             return "\(host)/\(repo)@\(reference): manifest digest mismatch (expected \(expected), got \(actual))"
         case .tlsFailed(let host, let detail):
-            return "registry \(host): TLS failed: \(detail) (give the registry's CA with --cert-dir DIR or in /etc/containers/certs.d/\(host)/, or use --tls-verify=false)"
+            return "registry \(host): TLS failed: \(detail) (give the registry's CA with --cert-dir DIR or in /etc/containers/certs.d/\(host)/, or use --tls-verify=false; a registry that requires a client certificate needs its pair, NAME.cert and NAME.key, in that directory)"
         case .credentials(let m, _), .tls(let m), .cache(let m): return m
         }
     }

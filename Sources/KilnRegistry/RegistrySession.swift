@@ -47,6 +47,7 @@ actor RegistrySession {
         if isLoopback || !options.tlsVerify { schemes.append("http") }
         var lastError = ""
         var tlsFailure: String? = nil
+        var httpsFailure: String? = nil
         for scheme in schemes {
             let url = "\(scheme)://\(apiHost)/v2/"
             let response: HTTPClientResponse
@@ -56,6 +57,7 @@ actor RegistrySession {
                     response = try await transport.execute(RegistryRequest(url: url), tls: tls, deadline: 10).0
                 } catch {
                     lastError = RegistryTransport.describe(error)
+                    httpsFailure = lastError
                     if RegistryTransport.isTLSFailure(error) { tlsFailure = lastError }
                     continue
                 }
@@ -71,9 +73,11 @@ actor RegistrySession {
                 }
             }
             _ = try? await response.body.collect(upTo: 1 << 20)
-            // Plain http to a server that speaks TLS: the https failure was the real one.
-            if scheme == "http", response.status.code == 400, let tlsFailure {
-                throw RegistryError.tlsFailed(host: host, detail: tlsFailure)
+            // Plain http to a server that speaks TLS (Go answers 400): the https failure was the real one, whether
+            // the handshake failed or the server closed the connection after it (TLS 1.3 servers refuse a missing
+            // client certificate only then).
+            if scheme == "http", response.status.code == 400, let failure = tlsFailure ?? httpsFailure {
+                throw RegistryError.tlsFailed(host: host, detail: failure + "; plain http gets HTTP 400, so the registry speaks only TLS")
             }
             switch response.status.code {
             case 200..<300:

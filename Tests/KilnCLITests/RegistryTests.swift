@@ -187,6 +187,27 @@ struct RegistryTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path("ignored") + "/data.img"))
     }
 
+    @Test("a registry that requires a client certificate: the pair from --cert-dir is presented; without it, exit 3")
+    func clientCertificateFromCertDir() throws {
+        defer { dir.remove() }
+        let registry = try RegistryStandin(tls: true, clientCertificate: true)
+        defer { registry.stop() }
+        try registry.push("oci:\(fixtures)/example-oci:app:v1", as: "app:v1")
+        let source = "docker://\(registry.registry)/app:v1"
+        let clientDir = try #require(registry.clientDir)
+        #expect(FileManager.default.fileExists(atPath: clientDir + "/client.cert") && FileManager.default.fileExists(atPath: clientDir + "/client.key"))
+
+        let ok = try bake(source, dir.path("mtls"), ["--cert-dir", clientDir])
+        #expect(ok.succeeded, "\(ok)")
+        #expect(same(dir.path("mtls"), try layoutBake()))
+
+        // The CA alone: the server is trusted, but it refuses a client without a certificate.
+        let refused = try bake(source, dir.path("no-cert"), ["--cert-dir", registry.certDir])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.stderr.contains(registry.registry) && refused.stderr.contains("TLS failed") && refused.stderr.contains(".cert"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("no-cert") + "/data.img"))
+    }
+
     @Test("a 429's Retry-After of 2 s is waited out before the request is sent again")
     func retryAfterIsHonoured() throws {
         defer { dir.remove() }

@@ -22,6 +22,8 @@ public final class RegistryStandin: @unchecked Sendable {
     public let caFile: String
     /// A directory holding the test CA, for `--cert-dir`.
     public let certDir: String
+    /// With `clientCertificate`: a directory holding the CA, `client.cert` and `client.key`, for `--cert-dir`.
+    public let clientDir: String?
     public let user: String
     public let password: String
     public let tokenRealm: String?
@@ -35,12 +37,13 @@ public final class RegistryStandin: @unchecked Sendable {
     /// `rate`: bytes per second for every body the proxy sends (a slow link; implies the proxy); `retryAfter`: the
     /// seconds an injected 429 asks the client to wait.
     public init(auth: Auth = .none, tls: Bool = false, proxy: Bool = false, faults: [String] = [], cdn: Bool = false,
-                rate: Int = 0, retryAfter: Int = 1) throws {
+                rate: Int = 0, retryAfter: Int = 1, clientCertificate: Bool = false) throws {
         directory = try TemporaryDirectory(prefix: "kiln-registry-standin")
         let ready = directory.path("ready.json")
         logPath = directory.path("requests.jsonl")
         var arguments = ["python3", Self.script, "serve", "--ready", ready, "--log", logPath, "--no-stdin", "--auth", auth.rawValue]
         if tls { arguments.append("--tls") }
+        if clientCertificate { arguments.append("--client-cert") }
         if proxy || !faults.isEmpty || cdn || rate > 0 { arguments.append("--proxy") }
         if rate > 0 { arguments += ["--rate", String(rate)] }
         arguments += ["--retry-after", String(retryAfter)]
@@ -67,6 +70,7 @@ public final class RegistryStandin: @unchecked Sendable {
         upstream = info["upstream"] as? String ?? ""
         caFile = info["caFile"] as? String ?? ""
         certDir = info["certDir"] as? String ?? ""
+        clientDir = info["clientDir"] as? String
         user = info["user"] as? String ?? ""
         password = info["password"] as? String ?? ""
         tokenRealm = info["tokenRealm"] as? String

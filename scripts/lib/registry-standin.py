@@ -4,6 +4,7 @@
 serve: one docker-registry (distribution 2.8, filesystem storage in a fresh temporary directory) on 127.0.0.1,
        optionally with
          --tls          HTTPS with a server certificate (IP 127.0.0.1, DNS localhost) from a fresh test CA;
+         --client-cert  with --tls: the registry requires a client certificate signed by that CA;
          --auth basic   htpasswd user `kiln`, password `s3cret pass`;
          --auth token   a token server at /token (HTTP, or HTTPS with the same CA under --tls) that checks the same
                         Basic credentials, lets anonymous clients pull repositories under `public/` and nothing else,
@@ -27,7 +28,8 @@ serve: one docker-registry (distribution 2.8, filesystem storage in a fresh temp
          {"registry": "127.0.0.1:PORT" (the proxy under --proxy, else the registry), "upstream": "127.0.0.1:PORT"
           (the registry), "tls": bool, "caFile": path, "certDir": path (for --cert-dir; holds ca.crt), "user": "kiln",
           "password": "s3cret pass", "tokenRealm": url or null, "cdn": "127.0.0.2:PORT" or null,
-          "storage": the registry's storage directory, "auth": none|basic|token}
+          "storage": the registry's storage directory, "auth": none|basic|token, "clientDir": under --client-cert,
+          a directory holding the CA, client.cert and client.key (for --cert-dir), else null}
        and one JSON object a line to --log for every request the proxy, the cdn and the token server see:
          {"server": proxy|cdn|token, "method", "path" (with query), "status" (null when the socket was reset),
           "authorization": none|basic|bearer|other, "range": header or null, "fault": kind or null,
@@ -128,6 +130,15 @@ def generate_tls(directory, token_alg):
         signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
         signing_key = ec.generate_private_key(ec.SECP256R1())
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = (x509.CertificateBuilder().subject_name(name("kiln test client")).issuer_name(ca_cert.subject)
+                   .public_key(client_key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(before).not_valid_after(after)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False)
+                   .sign(ca_key, hashes.SHA256()))
     signer_cert = (x509.CertificateBuilder().subject_name(name("kiln test token signer")).issuer_name(ca_cert.subject)
                    .public_key(signing_key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(before).not_valid_after(after)
@@ -138,13 +149,17 @@ def generate_tls(directory, token_alg):
     for sub, files in (("certs", {"ca.crt": ca_cert.public_bytes(serialization.Encoding.PEM)}),
                        ("tls", {"server.crt": server_cert.public_bytes(serialization.Encoding.PEM),
                                 "server.key": pem_key(server_key)}),
-                       ("token", {"signer.crt": signer_cert.public_bytes(serialization.Encoding.PEM)})):
+                       ("token", {"signer.crt": signer_cert.public_bytes(serialization.Encoding.PEM)}),
+                       # What --cert-dir needs for a registry that asks for a client certificate.
+                       ("client", {"ca.crt": ca_cert.public_bytes(serialization.Encoding.PEM),
+                                   "client.cert": client_cert.public_bytes(serialization.Encoding.PEM),
+                                   "client.key": pem_key(client_key)})):
         os.makedirs(os.path.join(directory, sub), exist_ok=True)
         for filename, data in files.items():
             path = os.path.join(directory, sub, filename)
             with open(path, "wb") as f:
                 f.write(data)
-            paths[filename] = path
+            paths[filename if sub != "client" or filename != "ca.crt" else "client/ca.crt"] = path
     return paths, signing_key, libtrust_key_id(signing_key.public_key())
 
 
@@ -223,6 +238,7 @@ class State:
         self.proxy_address = None
         self.cdn_address = None
         self.ca_file = None
+        self.client_pair = None     # (certificate, key) when the registry requires a client certificate
         self.storage = None
         self.signing_key = None
         self.kid = None
@@ -250,6 +266,8 @@ class State:
         host, port = self.upstream.rsplit(":", 1)
         if self.tls:
             context = ssl.create_default_context(cafile=self.ca_file)
+            if self.client_pair:
+                context.load_cert_chain(*self.client_pair)
             return http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
         return http.client.HTTPConnection(host, int(port), timeout=timeout)
 
@@ -809,6 +827,9 @@ def registry_config(directory, port, args, paths, token_realm):
         lines += ["  tls:",
                   "    certificate: " + quoted(paths["server.crt"]),
                   "    key: " + quoted(paths["server.key"])]
+        if args.client_cert:
+            # distribution then requires a client certificate signed by one of these CAs.
+            lines += ["    clientcas:", "      - " + quoted(paths["ca.crt"])]
     lines += ["health:", "  storagedriver:", "    enabled: false"]
     if args.auth == "basic":
         lines += ["auth:", "  htpasswd:", "    realm: " + quoted("kiln-standin"),
@@ -884,6 +905,11 @@ def serve_main(args):
         os.makedirs(state.storage)
         paths, state.signing_key, state.kid = generate_tls(directory, args.token_alg)
         state.ca_file = paths["ca.crt"]
+        if args.client_cert:
+            if not args.tls:
+                sys.stderr.write("registry-standin: --client-cert needs --tls\n")
+                lifetime.exit(2)
+            state.client_pair = (paths["client.cert"], paths["client.key"])
         state.scheme = "https" if args.tls else "http"
         server_context = None
         if args.tls:
@@ -916,7 +942,8 @@ def serve_main(args):
         ready = {"registry": state.proxy_address or state.upstream, "upstream": state.upstream, "tls": args.tls,
                  "caFile": paths["ca.crt"], "certDir": os.path.dirname(paths["ca.crt"]), "user": USER,
                  "password": PASSWORD, "tokenRealm": token_realm, "cdn": state.cdn_address,
-                 "storage": state.storage, "auth": args.auth}
+                 "storage": state.storage, "auth": args.auth,
+                 "clientDir": os.path.dirname(paths["client.cert"]) if args.client_cert else None}
         with open(args.ready + ".tmp", "w") as f:
             json.dump(ready, f)
         os.rename(args.ready + ".tmp", args.ready)
@@ -954,7 +981,7 @@ def push_main(args):
     repository = args.destination.rsplit(":", 1)[0] if ":" in args.destination.split("/")[-1] else args.destination
     command = ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "--retry-times", "2"]
     if ready["tls"]:
-        command += ["--dest-cert-dir", ready["certDir"]]
+        command += ["--dest-cert-dir", ready.get("clientDir") or ready["certDir"]]
     else:
         command += ["--dest-tls-verify=false"]
     if ready.get("tokenRealm"):
@@ -991,6 +1018,8 @@ def main():
     s.add_argument("--cdn", action="store_true", help="blob GETs through the proxy redirect to a server on 127.0.0.2")
     s.add_argument("--fault", action="append", default=[], type=Fault,
                    help="KIND:OP:EVERY, KIND %s, OP %s" % ("|".join(FAULT_KINDS), "|".join(FAULT_OPS)))
+    s.add_argument("--client-cert", action="store_true",
+                   help="with --tls: the registry requires a client certificate from the test CA (readyfile: clientDir)")
     s.add_argument("--rate", type=int, default=0, help="bytes per second for each proxied or cdn body (0: no limit)")
     s.add_argument("--retry-after", type=int, default=1, help="the Retry-After of an injected 429")
     s.add_argument("--token-alg", choices=("ES256", "RS256"), default="ES256")
