@@ -110,8 +110,7 @@ final class ProgressDisplay: @unchecked Sendable {
 
     /// `registry.example.com/app layer 4d03f256a1b2  45% 12.0 MB of 26.7 MB, 5.1 MB/s, ETA 3 s`
     static func transferFigures(_ t: TransferBoard.Transfer) -> String {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let elapsed = Double(now > t.startedNanoseconds ? now - t.startedNanoseconds : 0) / 1e9
+        let elapsed = seconds(since: t.startedNanoseconds)
         return t.label + "  " + amounts(done: t.doneBytes, total: t.totalBytes, elapsed: elapsed)
     }
 
@@ -129,9 +128,12 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 
     /// Seconds since the snapshot's phase started.
-    static func elapsed(_ s: ProgressCounter.Snapshot) -> Double {
+    static func elapsed(_ s: ProgressCounter.Snapshot) -> Double { seconds(since: s.phaseStartedNanoseconds) }
+
+    /// Seconds from `start` (`DispatchTime` uptime, nanoseconds) to now.
+    static func seconds(since start: UInt64) -> Double {
         let now = DispatchTime.now().uptimeNanoseconds
-        return Double(now > s.phaseStartedNanoseconds ? now - s.phaseStartedNanoseconds : 0) / 1e9
+        return Double(now > start ? now - start : 0) / 1e9
     }
 
     /// `layers  42% 120.0 MB of 285.2 MB, 61.3 MB/s, ETA 3 s  app:v1 layer 2/3`
