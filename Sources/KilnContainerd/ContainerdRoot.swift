@@ -161,11 +161,15 @@ public struct ContainerdRoot: Sendable {
             }
             records.append("\(n.repository)@\(target.digest)")
         }
-        records.append(image.manifest.config.digest.description)
+        let stored = Descriptor(mediaType: target.mediaType, digest: target.digest, size: target.size)
         for name in records {
             if let existing = images[name], existing.target != target { throw Error.conflictingName(name) }
-            images[name] = Image(name: name, target: Descriptor(mediaType: target.mediaType, digest: target.digest, size: target.size), labels: managed)
+            images[name] = Image(name: name, target: stored, labels: managed)
         }
+        // The image ID record is CRI's, not the user's: two manifests of one config (the same image published
+        // gzip and zstd) share it, and as in a CRI pull of both in turn, the one added last holds it.
+        let idRecord = image.manifest.config.digest.description
+        images[idRecord] = Image(name: idRecord, target: stored, labels: managed)
     }
 
     private mutating func addBlob(_ blob: Blob) {

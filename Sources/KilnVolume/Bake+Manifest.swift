@@ -58,6 +58,9 @@ extension Bake {
             return (manifest.blocks.written, manifest.base)
         } catch let e as Error {
             throw e
+        } catch ManifestWriter.Error.io(let path, let why) {
+            // It names the file that could not be written (a sidecar, maybe), not the manifest.
+            throw .io("\(path): cannot write: \(why)")
         } catch {
             throw .failed(result.manifestPath, error)
         }

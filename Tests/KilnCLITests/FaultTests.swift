@@ -114,4 +114,32 @@ import Testing
         #expect(r.stderr.contains("\(out)/.data.img.partial") && r.stderr.contains("No space left on device"), "\(r.stderr)")
         #expect(contents(out).isEmpty, "left behind: \(contents(out))")
     }
+    /// Out of inodes once the image is complete: each sidecar and the manifest in turn cannot be created. The
+    /// bake is exit 3 naming that file, and the finished image goes with it. The bundled example is enough.
+    @Test(.requires(.root, .tool("mount")))
+    func noRoomForTheManifestRemovesTheFinishedImage() throws {
+        var failed: [String] = []
+        for inodes in 3...9 {
+            let scratch = try TemporaryDirectory()
+            defer { scratch.remove() }
+            let mountPoint = scratch.path("small")
+            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+            let mounted = try run("mount", ["-t", "tmpfs", "-o", "size=256M,nr_inodes=\(inodes)", "tmpfs", mountPoint])
+            try #require(mounted.status == 0, "mount tmpfs: \(mounted.stderr)")
+            defer { _ = try? run("umount", [mountPoint]) }
+            let out = mountPoint + "/out"
+            let r = try run(kilnBinary, ["bake", "-q", "fixtures/recipe.yaml", "-o", out], cwd: packageRoot)
+            if r.status == 0 {
+                #expect(contents(out) == ["data.img", "manifest.blocks", "manifest.json", "manifest.layout"])
+                break
+            }
+            #expect(r.status == 3, "\(inodes) inodes: \(r.stderr)")
+            #expect(r.stderr.contains("No space left on device"), "\(r.stderr)")
+            #expect(contents(out).isEmpty, "\(inodes) inodes left behind: \(contents(out))")
+            let named = ["manifest.blocks", "manifest.layout", "manifest.json"].first { r.stderr.contains("'\(out)/\($0)'") || r.stderr.contains("\(out)/\($0):") }
+            if let named { failed.append(named) }
+        }
+        // Every file written after the image was once the one that did not fit.
+        #expect(Set(failed) == ["manifest.blocks", "manifest.layout", "manifest.json"], "\(failed)")
+    }
 }

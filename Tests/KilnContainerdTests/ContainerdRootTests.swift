@@ -90,3 +90,22 @@ func exampleImages() throws -> [ResolvedImage] {
     try root.add(images[0], names: ["example.com/x:1"], keepLayerBlobs: true)
     #expect(throws: ContainerdRoot.Error.self) { try root.add(images[1], names: ["example.com/x:1"], keepLayerBlobs: true) }
 }
+
+/// The same image published twice (zstd and uncompressed layers, one config): both bake, each under its own
+/// names, and the image ID record is the last one's, as after a CRI pull of both in turn.
+@Test func twoManifestsOfOneConfigShareTheImageIDRecord() throws {
+    let layout = KilnPackage.fixtures + "/example-oci"
+    let platforms = [Platform(os: "linux", architecture: "amd64")]
+    let zstd = try #require(try SourceReader(ImageSource(kind: .ociLayout, path: layout, reference: "app:v1-zstd")).resolve(platforms: platforms).images.first)
+    let plain = try #require(try SourceReader(ImageSource(kind: .ociLayout, path: layout, reference: "app:v1-plain")).resolve(platforms: platforms).images.first)
+    try #require(zstd.manifest.config.digest == plain.manifest.config.digest && zstd.target.digest != plain.target.digest)
+
+    var root = ContainerdRoot(namespace: "k8s.io", createdAt: GoTime(unixSeconds: 0))
+    try root.add(zstd, names: ["example.com/app:zstd"], keepLayerBlobs: true)
+    try root.add(plain, names: ["example.com/app:plain"], keepLayerBlobs: true)
+    let inventory = try ContainerdInventory(metaDB: try root.metaDB(), snapshotterDB: try root.snapshotterDB())
+    let targets = Dictionary(uniqueKeysWithValues: inventory.images.map { ($0.name, $0.digest) })
+    #expect(targets["example.com/app:zstd"] == zstd.target.digest.description)
+    #expect(targets["example.com/app:plain"] == plain.target.digest.description)
+    #expect(targets[plain.manifest.config.digest.description] == plain.target.digest.description)
+}
