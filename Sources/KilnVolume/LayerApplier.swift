@@ -135,13 +135,29 @@ public final class LayerApplier {
     private func makeParents(of path: BytePath) throws {
         let parent = path.parent
         guard !parent.isEmpty, parent != lastParent else { return }
+        // Most entries' parents exist: one walk settles it.
+        if let existing = try writer.lookup(parent, under: root), existing.kind == .directory {
+            lastParent = parent
+            return
+        }
+        // Otherwise down one name at a time, each looked up or made in the directory before it (the way there
+        // holds only directories, so it resolves as from the root): linear in the depth, not quadratic.
+        var directory = root
         var prefix = BytePath([])
+        var depth = 0
         for component in parent.components {
-            prefix = prefix.appending(BytePath(Array(component)))
-            if let existing = try writer.lookup(prefix, under: root) {
-                if existing.kind == .directory { continue }
+            let name = BytePath(Array(component))
+            prefix = prefix.appending(name)
+            depth += 1
+            if let existing = try writer.lookup(name, under: directory) {
+                if existing.kind == .directory {
+                    directory = existing.node
+                    continue
+                }
                 return
             }
+            let limit = writer.options.maximumDepth
+            guard depth <= limit else { throw EXT4Writer.Error.tooDeep(path: prefix, limit: limit) }
             var metadata = EXT4.Metadata(permissions: 0o755, time: writer.options.defaultTime)
             for lower in lowerRoots {
                 guard let below = try writer.lookup(prefix, under: lower) else { continue }
@@ -152,7 +168,7 @@ public final class LayerApplier {
                 }
                 break
             }
-            try writer.makeDirectory(prefix, metadata: metadata, under: root)
+            directory = try writer.makeDirectory(name, metadata: metadata, under: directory)
             madeInodes += 1
             madeBytes += 4096
         }
