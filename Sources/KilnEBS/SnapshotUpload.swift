@@ -71,6 +71,12 @@ public struct UploadPlan: Sendable {
         }
         imageSize = size.uint64Value
         guard imageSize == manifest.volume.size else { throw Error.imageSize(imagePath, imageSize, manifest.volume.size) }
+        // The counts are the sidecar's word; the image's real size bounds what is sent (and allocated).
+        let bs = UInt64(EBSClient.blockSize)
+        let imageBlocks = imageSize / bs + (imageSize % bs == 0 ? 0 : 1)
+        guard file.blockCount == imageBlocks else {
+            throw Error.sidecarMismatch(sidecarPath, "it counts \(file.blockCount) blocks; the \(imageSize)-byte image has \(imageBlocks) of 512 KiB")
+        }
         blockCount = file.blockCount
         self.encrypted = encrypted
         self.changesOnly = changesOnly
@@ -90,7 +96,7 @@ public struct UploadPlan: Sendable {
         } else if encrypted {
             let zero = BlockDigest.zeroBlockSHA256(size: EBSClient.blockSize)
             var all: [BlockDigest] = []
-            all.reserveCapacity(Int(file.blockCount))
+            all.reserveCapacity(Int(clamping: file.blockCount))
             var written = file.entries.makeIterator()
             var next = written.next()
             for i in 0..<file.blockCount {

@@ -51,7 +51,8 @@ public struct BlockDigestFile: Sendable, Hashable {
         case unreadable(String, String)
         case badMagic(String)
         case unsupportedVersion(String, UInt32)
-        case badLength(String, expected: UInt64, actual: UInt64)
+        case truncatedHeader(String, actual: UInt64)
+        case badLength(String, entries: UInt64, actual: UInt64)
         case unsorted(String, entry: UInt64)
         case outOfRange(String, entry: UInt64, index: UInt64, blockCount: UInt64)
         case badBlockSize(String, UInt32)
@@ -62,7 +63,9 @@ public struct BlockDigestFile: Sendable, Hashable {
             case .unreadable(let p, let why): return "cannot read block digest file '\(p)': \(why)"
             case .badMagic(let p): return "'\(p)' is not a kiln block digest file (no KILNBLKS magic)"
             case .unsupportedVersion(let p, let v): return "block digest file '\(p)' has format version \(v); this kiln reads version \(BlockDigestFile.version)"
-            case .badLength(let p, let e, let a): return "block digest file '\(p)' is \(a) bytes; its header says \(e)"
+            case .truncatedHeader(let p, let a): return "block digest file '\(p)' is \(a) bytes, shorter than its \(BlockDigestFile.headerSize)-byte header"
+            case .badLength(let p, let n, let a):
+                return "block digest file '\(p)' is \(a) bytes; its header lists \(n) entries of \(BlockDigestFile.entrySize) bytes after \(BlockDigestFile.headerSize) bytes of header"
             case .unsorted(let p, let n): return "block digest file '\(p)': entry \(n) is not in ascending block order"
             case .outOfRange(let p, let n, let i, let c): return "block digest file '\(p)': entry \(n) names block \(i), past the volume's \(c) blocks"
             case .badBlockSize(let p, let s): return "block digest file '\(p)' has block size \(s)"
@@ -93,7 +96,8 @@ public struct BlockDigestFile: Sendable, Hashable {
     /// Parses a sidecar's bytes; `name` is used in errors.
     public init(decoding bytes: UnsafeRawBufferPointer, name: String) throws {
         guard bytes.count >= Self.headerSize, let p = bytes.baseAddress else {
-            throw bytes.count >= Self.magic.count ? Error.badLength(name, expected: UInt64(Self.headerSize), actual: UInt64(bytes.count)) : Error.badMagic(name)
+            throw bytes.count >= Self.magic.count && Array(bytes.prefix(Self.magic.count)) == Self.magic
+                ? Error.truncatedHeader(name, actual: UInt64(bytes.count)) : Error.badMagic(name)
         }
         guard Array(bytes[0..<8]) == Self.magic else { throw Error.badMagic(name) }
         let version = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
@@ -103,8 +107,8 @@ public struct BlockDigestFile: Sendable, Hashable {
         let blockCount = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         let n = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
         let (body, overflow) = n.multipliedReportingOverflow(by: UInt64(Self.entrySize))
-        let expected = overflow ? UInt64.max : body + UInt64(Self.headerSize)
-        guard expected == UInt64(bytes.count) else { throw Error.badLength(name, expected: expected, actual: UInt64(bytes.count)) }
+        let (expected, past) = body.addingReportingOverflow(UInt64(Self.headerSize))
+        guard !overflow, !past, expected == UInt64(bytes.count) else { throw Error.badLength(name, entries: n, actual: UInt64(bytes.count)) }
         var entries: [BlockDigest] = []
         entries.reserveCapacity(Int(n))
         var at = Self.headerSize
@@ -129,7 +133,9 @@ public struct BlockDigestFile: Sendable, Hashable {
 
     /// Reads, hashes and parses the sidecar at `path`.
     public static func load(path: String) throws -> Loaded {
-        guard FileManager.default.fileExists(atPath: path) else { throw Error.missing(path) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw Error.missing(path) }
+        guard !isDirectory.boolValue else { throw Error.badMagic(path) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Error.unreadable(path, error.localizedDescription)

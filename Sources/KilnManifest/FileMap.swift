@@ -25,6 +25,8 @@ public struct FileMap: Sendable, Hashable, Codable {
         public var bytes: UInt64
         public var blocks: BlockRuns
 
+        enum CodingKeys: String, CodingKey { case path, layer, bytes, blocks }
+
         public init(path: String, layer: Int?, bytes: UInt64, blocks: BlockRuns) {
             self.path = path
             self.layer = layer
@@ -62,6 +64,30 @@ public struct FileMap: Sendable, Hashable, Codable {
         self.regions = regions
         self.unlistedBlocks = unlistedBlocks
         self.totalFiles = totalFiles
+    }
+
+    private enum CodingKeys: String, CodingKey { case layers, entries, regions, unlistedBlocks, totalFiles }
+
+    /// Decodes a map and checks that every entry's layer is one the map lists: a manifest is input, and an
+    /// index out of range must be a refusal naming it, not a read past the list.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try c.decode([Layer].self, forKey: .layers)
+        entries = try c.decode([Entry].self, forKey: .entries)
+        regions = try c.decode([Region].self, forKey: .regions)
+        unlistedBlocks = try c.decode(BlockRuns.self, forKey: .unlistedBlocks)
+        totalFiles = try c.decode(Int.self, forKey: .totalFiles)
+        for (i, entry) in entries.enumerated() {
+            if let layer = entry.layer, !layers.indices.contains(layer) {
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: decoder.codingPath + [CodingKeys.entries, IndexKey(i), Entry.CodingKeys.layer],
+                    debugDescription: "layer \(layer) of '\(entry.path)' is not one of the map's \(layers.count) layers"))
+            }
+        }
+        guard totalFiles >= 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.totalFiles],
+                                                    debugDescription: "a count of files cannot be negative"))
+        }
     }
 
     /// The compact map of `input` in blocks of `blockSize` bytes.
@@ -203,7 +229,7 @@ public struct FileMapIndex: Sendable {
         }
         let files = hits.sorted().map { e in
             let entry = map.entries[e]
-            return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { $0 < map.layers.count ? map.layers[$0].name : nil })
+            return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { map.layers.indices.contains($0) ? map.layers[$0].name : nil })
         }
         return BlockOwners(
             files: files,
@@ -211,4 +237,13 @@ public struct FileMapIndex: Sendable {
             regions: map.regions.filter { $0.blocks.intersects(blocks) }.map(\.name),
             unlistedFiles: map.unlistedBlocks.intersects(blocks))
     }
+}
+
+/// An array position in a decoding error's coding path.
+struct IndexKey: CodingKey {
+    var intValue: Int?
+    var stringValue: String { "\(intValue ?? 0)" }
+    init(_ index: Int) { intValue = index }
+    init?(intValue: Int) { self.intValue = intValue }
+    init?(stringValue: String) { nil }
 }

@@ -26,6 +26,7 @@ extension SnapshotManifest {
             let version = try JSONDecoder().decode(Version.self, from: data).schemaVersion
             guard version == Self.currentSchemaVersion else { throw Error.unsupportedSchema(name, version) }
             self = try JSONDecoder().decode(SnapshotManifest.self, from: data)
+            if let problem = shapeProblem { throw Error.invalid(name, problem) }
         } catch let error as Error {
             throw error
         } catch let error as DecodingError {
@@ -36,9 +37,31 @@ extension SnapshotManifest {
         }
     }
 
+    /// What no manifest kiln writes can hold, checked before anything is read by it: a block size the hasher
+    /// cannot use, and files named anywhere but beside the manifest (a hostile manifest must not send `verify`
+    /// or `upload` to read `/dev/sda` or `../../secret`).
+    var shapeProblem: String? {
+        if blocks.size <= 0 || blocks.size % 4096 != 0 || blocks.size > BlockHasher.maximumBlockSize {
+            return "bad value at 'blocks.size': \(blocks.size) is not a multiple of 4096 between 4096 and \(BlockHasher.maximumBlockSize)"
+        }
+        var named = [("volume.file", volume.file), ("blockDigests.file", blockDigests.file)]
+        if let p = placement { named.append(("placement.file", p.file)) }
+        if let b = base { named.append(("base.changes.file", b.changes.file)) }
+        for (field, file) in named where !Self.isPlainFileName(file) {
+            return "bad value at '\(field)': '\(file)' is not a file name beside the manifest"
+        }
+        return nil
+    }
+
+    static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(0x2F) && !name.utf8.contains(0)
+    }
+
     /// Reads and decodes the manifest at `path`.
     public static func load(path: String) throws -> SnapshotManifest {
-        guard FileManager.default.fileExists(atPath: path) else { throw Error.missing(path) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw Error.missing(path) }
+        guard !isDirectory.boolValue else { throw Error.invalid(path, "it is a directory (give the manifest.json in it)") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Error.unreadable(path, error.localizedDescription)

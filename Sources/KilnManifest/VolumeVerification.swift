@@ -34,14 +34,21 @@ public struct VolumeVerification: Sendable, Hashable, Codable {
         public init(firstBlock: UInt64, blockCount: UInt64, blockSize: Int, problem: BlockProblem, owners: BlockOwners) {
             self.firstBlock = firstBlock
             self.blockCount = blockCount
-            self.byteOffset = firstBlock * UInt64(blockSize)
-            self.byteLength = blockCount * UInt64(blockSize)
+            // A hostile sidecar can name any block: the byte figures saturate rather than trap.
+            let size = UInt64(max(0, blockSize))
+            let offset = firstBlock.multipliedReportingOverflow(by: size)
+            let length = blockCount.multipliedReportingOverflow(by: size)
+            self.byteOffset = offset.overflow ? .max : offset.partialValue
+            self.byteLength = length.overflow ? .max : length.partialValue
             self.problem = problem
             self.owners = owners
         }
 
         /// The blocks of the range.
-        public var blocks: Range<UInt64> { firstBlock..<(firstBlock + blockCount) }
+        public var blocks: Range<UInt64> {
+            let end = firstBlock.addingReportingOverflow(blockCount)
+            return firstBlock..<(end.overflow ? .max : end.partialValue)
+        }
     }
 
     /// Whether the whole-file sha256 was recomputed and how it compared.

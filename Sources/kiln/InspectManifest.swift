@@ -190,7 +190,7 @@ struct InspectVolume {
         print("")
         print("files (\(map.entries.count) of \(map.totalFiles) listed; blocks in 512 KiB units):")
         for e in map.entries {
-            let layer = e.layer.flatMap { $0 < map.layers.count ? map.layers[$0].name : nil }
+            let layer = e.layer.flatMap { map.layers.indices.contains($0) ? map.layers[$0].name : nil }
             print("  \(e.path)  \(formatBytes(Int64(clamping: e.bytes)))  blocks \(e.blocks)\(layer.map { "  (\($0))" } ?? "")")
         }
         if !map.unlistedBlocks.isEmpty { print("  (smaller files)  blocks \(map.unlistedBlocks)") }

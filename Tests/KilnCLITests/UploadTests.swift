@@ -164,6 +164,34 @@ struct UploadTests {
         #expect(try Self.manifest(out)["snapshotId"] == nil)
     }
 
+    @Test("a sidecar whose block count is not the image's is refused before any request, even when the manifest agrees with it")
+    func sidecarCountingOtherBlocks() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let standin = try AWSStandin([])
+        defer { standin.stop() }
+        let (out, _) = try Self.bake(dir)
+        // Header bytes 16..<24 are the block count; the manifest is made to agree (count, sidecar sha256 and size).
+        let patched = try run("/usr/bin/python3", ["-c", """
+            import hashlib, json, struct, sys
+            out = sys.argv[1]
+            b = bytearray(open(out + "/manifest.blocks", "rb").read())
+            b[16:24] = struct.pack("<Q", 2**64 - 1)
+            open(out + "/manifest.blocks", "wb").write(b)
+            m = json.load(open(out + "/manifest.json"))
+            m["blocks"]["count"] = 2**64 - 1
+            m["blockDigests"]["digest"] = "sha256:" + hashlib.sha256(b).hexdigest()
+            m["blockDigests"]["size"] = len(b)
+            json.dump(m, open(out + "/manifest.json", "w"))
+            """, out])
+        try #require(patched.succeeded, "\(patched)")
+        let r = try run(kilnBinary, ["upload", out, "--encrypted", "--endpoint-url", standin.endpoint],
+                        environment: standin.environment())
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderr.contains("manifest.blocks") && r.stderr.contains("counts 18446744073709551615 blocks"), "\(r)")
+        #expect(try standin.requests().isEmpty)
+    }
+
     @Test("kill -9 mid-upload, then upload again: the same snapshot, each remaining block sent once")
     func resumeAfterKill() throws {
         let dir = try TemporaryDirectory()

@@ -66,7 +66,14 @@ struct BlockDigestFileTests {
         var magic = good
         magic[0] = UInt8(ascii: "X")
         #expect(throws: BlockDigestFile.Error.badMagic("x")) { try decode(magic) }
-        #expect(throws: BlockDigestFile.Error.badLength("x", expected: 152, actual: 151)) { try decode(Array(good.dropLast())) }
+        #expect(throws: BlockDigestFile.Error.badLength("x", entries: 3, actual: 151)) { try decode(Array(good.dropLast())) }
+        #expect(throws: BlockDigestFile.Error.truncatedHeader("x", actual: 10)) { try decode(Array(good.prefix(10))) }
+        // An entry count whose byte length overflows, with and without the header added.
+        for count in [UInt64.max, UInt64.max / 40] {
+            var huge = good
+            withUnsafeBytes(of: count.littleEndian) { huge.replaceSubrange(24..<32, with: $0) }
+            #expect(throws: BlockDigestFile.Error.badLength("x", entries: count, actual: UInt64(good.count))) { try decode(huge) }
+        }
         var version = good
         version[8] = 2
         #expect(throws: BlockDigestFile.Error.unsupportedVersion("x", 2)) { try decode(version) }

@@ -224,3 +224,94 @@ struct WrittenBlockTests {
         #expect(result.actualWritten == 6)
     }
 }
+
+@Suite("Hostile manifests and sidecars")
+struct HostileManifestTests {
+    /// The baked manifest's JSON with `edit` applied, written back in place.
+    func edit(_ baked: ManifestVerifierTests.Baked, _ change: (inout [String: Any]) -> Void) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: baked.manifestPath))
+        var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        change(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: baked.manifestPath))
+    }
+
+    func refusal(_ baked: ManifestVerifierTests.Baked) -> String {
+        do {
+            _ = try SnapshotManifest.load(path: baked.manifestPath)
+            return "loaded"
+        } catch let e as SnapshotManifest.Error {
+            guard case .invalid = e else { return "wrong case: \(e)" }
+            return e.description
+        } catch {
+            return "other: \(error)"
+        }
+    }
+
+    @Test("a file-map entry whose layer is out of range is refused naming it", arguments: [-1, 2, Int(Int32.max)])
+    func layerOutOfRange(layer: Int) throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        try #require(baked.manifest.files.entries.count > 0 && baked.manifest.files.layers.count == 2)
+        try edit(baked) { json in
+            var files = json["files"] as? [String: Any] ?? [:]
+            var entries = files["entries"] as? [[String: Any]] ?? []
+            entries[0]["layer"] = layer
+            files["entries"] = entries
+            json["files"] = files
+        }
+        let message = refusal(baked)
+        #expect(message.contains("files.entries[0].layer") && message.contains("layer \(layer)"), "\(message)")
+    }
+
+    @Test("block sizes the hasher cannot use are refused naming blocks.size", arguments: [0, -4096, 1000, 1 << 40])
+    func badBlockSize(size: Int) throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        try edit(baked) { json in
+            var blocks = json["blocks"] as? [String: Any] ?? [:]
+            blocks["size"] = size
+            json["blocks"] = blocks
+        }
+        let message = refusal(baked)
+        #expect(message.contains("'blocks.size'") && message.contains("\(size)"), "\(message)")
+    }
+
+    @Test("files named anywhere but beside the manifest are refused",
+          arguments: [("volume", "/dev/sda"), ("volume", "../data.img"), ("blockDigests", "sub/manifest.blocks"),
+                      ("blockDigests", ".."), ("volume", "")])
+    func filesOutsideTheDirectory(field: String, name: String) throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        try edit(baked) { json in
+            var object = json[field] as? [String: Any] ?? [:]
+            object["file"] = name
+            json[field] = object
+        }
+        let message = refusal(baked)
+        #expect(message.contains("'\(field).file'") && message.contains("'\(name)' is not a file name beside the manifest"), "\(message)")
+    }
+
+    @Test("a sidecar naming a block far past the image is a reported range, not an overflow")
+    func sidecarBlockPastTheImage() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        let original = try BlockDigestFile.load(path: baked.dir.path("manifest.blocks")).file
+        let far = BlockDigest(index: 1 << 62, sha256: original.entries[0].sha256)
+        try BlockDigestFile(blockSize: original.blockSize, blockCount: .max, entries: original.entries + [far])
+            .write(to: baked.dir.path("manifest.blocks"))
+        let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+        #expect(!result.ok)
+        let last = try #require(result.badRanges.last)
+        #expect(last.firstBlock == 1 << 62 && last.problem == .missingData)
+        #expect(last.byteOffset == .max, "a byte offset past UInt64 saturates")
+        #expect(result.problems.contains { $0.contains("sidecar block count is \(UInt64.max)") })
+    }
+
+    @Test("a directory given as the manifest is an input error")
+    func manifestIsADirectory() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let error = #expect(throws: SnapshotManifest.Error.self) { try SnapshotManifest.load(path: dir.path) }
+        #expect(error?.exitStatus == .input && error?.description.contains("is a directory") == true, "\(String(describing: error))")
+    }
+}
