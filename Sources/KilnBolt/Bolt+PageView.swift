@@ -22,7 +22,7 @@ extension Bolt {
             guard stored == id else { throw Error.pageIDMismatch(page: id, stored: stored) }
             let overflow = UInt64(bytes.loadLE(UInt32.self, at: start + 12))
             guard id + overflow < pageCount else {
-                throw Error.pageOutOfRange(page: id + overflow, pageCount: pageCount)
+                throw Error.overflowOutOfRange(page: id, overflow: overflow, pageCount: pageCount)
             }
             // id + overflow < pageCount and id * pageSize fits the file, so this cannot overflow
             // before the comparison with the file size.
@@ -71,6 +71,20 @@ extension Bolt {
             guard Format.pageHeaderSize + count * elementSize <= end - start else {
                 let fitting = (end - start - Format.pageHeaderSize) / elementSize
                 throw Reader.Error.elementOutOfBounds(location, index: fitting)
+            }
+            // Keys and values follow the table in element order, as bbolt writes them. Overlapping elements
+            // would let a few bytes stand for many keys, values or inline buckets.
+            var next = start + Format.pageHeaderSize + count * elementSize
+            for index in 0..<count {
+                let bytes: Range<Int>
+                if isLeaf {
+                    let e = try leafElement(index)
+                    bytes = e.key.lowerBound..<e.value.upperBound
+                } else {
+                    bytes = try branchElement(index).key
+                }
+                guard bytes.lowerBound >= next else { throw Reader.Error.elementsOverlap(location, index: index) }
+                next = bytes.upperBound
             }
         }
 

@@ -132,13 +132,15 @@ extension Bolt.Reader {
     /// size in, so its position comes from page 0, or is guessed if page 0 is damaged.
     static func currentMeta(_ bytes: [UInt8]) throws -> Meta {
         let first = parseMeta(bytes, at: 0)
+        // With page 0 valid, page 1 is where page 0's page size puts it, and nowhere else (bbolt's
+        // getPageSize): a value elsewhere in the file that looks like a meta page must not be taken for one.
         var candidates: [Int] = []
         if case .success(let meta) = first {
             candidates.append(meta.pageSize)
-        } else if bytes.count >= 28, let size = validPageSize(bytes.loadLE(UInt32.self, at: 24)) {
-            candidates.append(size)
+        } else {
+            if bytes.count >= 28, let size = validPageSize(bytes.loadLE(UInt32.self, at: 24)) { candidates.append(size) }
+            candidates += [4096] + (9...20).map { 1 << $0 }.filter { $0 != 4096 }
         }
-        candidates += [4096] + (9...20).map { 1 << $0 }.filter { $0 != 4096 }
         var second: Result<Meta, MetaProblem> = .failure(.truncated)
         for (index, offset) in candidates.enumerated() {
             let attempt = parseMeta(bytes, at: offset)

@@ -4,12 +4,13 @@ extension Bolt.Reader {
     /// Where a page lives: a page of the file, or the page embedded in an inline bucket's value.
     public enum PageLocation: Sendable, Hashable, CustomStringConvertible {
         case page(UInt64)
-        case inlineBucket(key: Data)
+        /// The leaf of an inline bucket: its whole path from the root bucket.
+        case inlineBucket(path: [Data])
 
         public var description: String {
             switch self {
             case .page(let id): return "page \(id)"
-            case .inlineBucket(let key): return "inline bucket '\(Bolt.describe(key: key))'"
+            case .inlineBucket(let path): return "the inline " + Bolt.describe(path: path)
             }
         }
     }
@@ -67,6 +68,13 @@ extension Bolt.Reader {
         case unexpectedPageType(PageLocation, flags: UInt16, expected: String)
         /// A page's elements, keys or values run past the page's end.
         case elementOutOfBounds(PageLocation, index: Int)
+        /// An element's key or value starts inside the element table or the bytes of the element before it
+        /// (bbolt packs them in element order, so two elements never share bytes).
+        case elementsOverlap(PageLocation, index: Int)
+        /// A page's overflow run ends at or past the high-water mark.
+        case overflowOutOfRange(page: UInt64, overflow: UInt64, pageCount: UInt64)
+        /// A branch element names a page at or past the high-water mark.
+        case childOutOfRange(PageLocation, index: Int, child: UInt64, pageCount: UInt64)
         /// A branch page without elements.
         case emptyBranch(PageLocation)
         /// Keys are not strictly ascending, or lie outside the range their branch assigns.
@@ -104,6 +112,12 @@ extension Bolt.Reader {
                 return "\(location) has flags 0x\(String(flags, radix: 16)), expected a \(expected) page"
             case .elementOutOfBounds(let location, let index):
                 return "element \(index) of \(location) runs past the end of the page"
+            case .elementsOverlap(let location, let index):
+                return "element \(index) of \(location) overlaps the element table or the element before it"
+            case .overflowOutOfRange(let page, let overflow, let pageCount):
+                return "page \(page)'s overflow of \(overflow) pages runs past the high-water mark of \(pageCount) pages"
+            case .childOutOfRange(let location, let index, let child, let pageCount):
+                return "branch element \(index) of \(location) names page \(child), beyond the high-water mark of \(pageCount) pages"
             case .emptyBranch(let location):
                 return "branch \(location) has no elements"
             case .keysOutOfOrder(let location, let index):
@@ -116,7 +130,7 @@ extension Bolt.Reader {
                 return "buckets nest deeper than \(limit) levels"
             case .invalidBucketValue(let location, let key, let size):
                 return "bucket '\(Bolt.describe(key: key))' in \(location) has a \(size)-byte value, "
-                    + "too short for a bucket header"
+                    + "too short for a bucket header (16 bytes) and, inline, a page header (16 more)"
             case .invalidFreelist(let page, let reason):
                 return "freelist page \(page): \(reason)"
             case .pageUnreachable(let page):

@@ -17,6 +17,8 @@ extension Bolt {
         let file: PageFile
         /// The leaf page of an inline bucket (its value after the 16-byte header) and its key.
         let inlinePage: (bytes: [UInt8], key: Data)?
+        /// Keys from the root bucket to this one, for messages.
+        let path: [Data]
 
         /// Branch pages never nest this deep in a real file: each level at least halves the
         /// remaining pages.
@@ -24,8 +26,9 @@ extension Bolt {
         /// Deeper bucket nesting is taken as corruption rather than risking the stack.
         static let maxNestingDepth = 256
 
-        init(file: PageFile, rootPage: UInt64?, inlinePage: (bytes: [UInt8], key: Data)?, sequence: UInt64) {
+        init(file: PageFile, rootPage: UInt64?, inlinePage: (bytes: [UInt8], key: Data)?, sequence: UInt64, path: [Data] = []) {
             self.file = file
+            self.path = path
             self.rootPage = rootPage
             self.inlinePage = inlinePage
             self.sequence = sequence
@@ -133,13 +136,13 @@ extension Bolt.StoredBucket {
         let root = page.bytes.loadLE(UInt64.self, at: value.lowerBound)
         let sequence = page.bytes.loadLE(UInt64.self, at: value.lowerBound + 8)
         if root != 0 {
-            return .bucket(Bolt.StoredBucket(file: file, rootPage: root, inlinePage: nil, sequence: sequence))
+            return .bucket(Bolt.StoredBucket(file: file, rootPage: root, inlinePage: nil, sequence: sequence, path: path + [key]))
         }
         let inline = Array(page.bytes[(value.lowerBound + Bolt.Format.bucketHeaderSize)..<value.upperBound])
         guard inline.count >= Bolt.Format.pageHeaderSize else {
             throw Error.invalidBucketValue(page.location, key: key, size: value.count)
         }
-        return .bucket(Bolt.StoredBucket(file: file, rootPage: nil, inlinePage: (inline, key), sequence: sequence))
+        return .bucket(Bolt.StoredBucket(file: file, rootPage: nil, inlinePage: (inline, key), sequence: sequence, path: path + [key]))
     }
 
     /// The bucket's top page: its root page, or the page embedded in an inline bucket.
@@ -147,7 +150,7 @@ extension Bolt.StoredBucket {
         if let inlinePage {
             let page = try PageView(
                 bytes: inlinePage.bytes, start: 0, end: inlinePage.bytes.count,
-                location: .inlineBucket(key: inlinePage.key)
+                location: .inlineBucket(path: path)
             )
             try page.requireTreePage()
             guard page.isLeaf else {
@@ -217,6 +220,9 @@ extension Bolt.StoredBucket {
             elements.append((key, element.child))
         }
         for (index, element) in elements.enumerated() {
+            guard element.child < file.pageCount else {
+                throw Error.childOutOfRange(page.location, index: index, child: element.child, pageCount: file.pageCount)
+            }
             let child = try file.page(element.child)
             try Self.mark(child, id: element.child, visited: &visited)
             try child.requireTreePage()
@@ -246,6 +252,9 @@ extension Bolt.StoredBucket {
                 if Bolt.precedes(key, page.key(try page.branchElement(mid).key)) { high = mid } else { low = mid + 1 }
             }
             let child = try page.branchElement(max(low - 1, 0)).child
+            guard child < file.pageCount else {
+                throw Error.childOutOfRange(page.location, index: max(low - 1, 0), child: child, pageCount: file.pageCount)
+            }
             page = try file.page(child)
             try page.requireTreePage()
         }

@@ -37,12 +37,12 @@ extension Bolt {
     }
 
     /// Renders a bucket path for messages: printable names as text, others as hex.
-    static func describe(path: [Data]) -> String {
+    public static func describe(path: [Data]) -> String {
         path.isEmpty ? "the root bucket" : "bucket '" + path.map(describe(key:)).joined(separator: "/") + "'"
     }
 
     /// Renders a key for messages: printable ASCII as text, anything else as `0x` hex.
-    static func describe(key: Data) -> String {
+    public static func describe(key: Data) -> String {
         if !key.isEmpty, key.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) {
             return String(decoding: key, as: UTF8.self)
         }

@@ -114,11 +114,54 @@ struct CorruptionTests {
         Self.storeLE(UInt64(999_999), in: &bytes, at: root + 16 + 8)
         let reader = try Bolt.Reader(data: Data(bytes))
         let error = #expect(throws: ReaderError.self) { try reader.tree() }
-        guard case .pageOutOfRange(page: 999_999, _) = error else {
+        guard case .childOutOfRange(.page(UInt64(root / Self.pageSize)), index: 0, child: 999_999, _) = error else {
             Issue.record("unexpected \(String(describing: error))")
             return
         }
+        #expect(error?.description.contains("branch element 0 of page \(root / Self.pageSize) names page 999999") == true)
         #expect(throws: ReaderError.self) { try reader.root.bucket(named: "big")?.keys() }
+    }
+
+    @Test("elements sharing bytes are refused: a few bytes cannot stand for many keys or buckets")
+    func overlappingElements() throws {
+        var bytes = try Self.written()
+        let branch = try Self.bigRoot(bytes) * Self.pageSize
+        // The branch's first child, a leaf: element 1's key is moved onto element 0's.
+        let leafID = Int(bytes[branch + 16 + 8]) | Int(bytes[branch + 16 + 9]) << 8
+        let leaf = leafID * Self.pageSize
+        try #require(bytes[leaf + 8] == 0x02)
+        let pos0 = Int(bytes[leaf + 16 + 4]) | Int(bytes[leaf + 16 + 5]) << 8
+        Self.storeLE(UInt32(pos0 - 16), in: &bytes, at: leaf + 32 + 4)
+        let reader = try Bolt.Reader(data: Data(bytes))
+        let error = #expect(throws: ReaderError.self) { try reader.tree() }
+        guard case .elementsOverlap(.page(UInt64(leafID)), index: 1) = error else {
+            Issue.record("unexpected \(String(describing: error))")
+            return
+        }
+        #expect(throws: ReaderError.self) { try reader.root.bucket(named: "big")?.value(forKey: Data("key-000007".utf8)) }
+    }
+
+    @Test("with meta page 0 valid, meta page 1 is looked for only where page 0 says, not wherever one appears")
+    func forgedMetaElsewhereIsIgnored() throws {
+        var bytes = try Self.written()
+        let good = try Bolt.Reader(data: Data(bytes))
+        let offset = 2 * Self.pageSize
+        try #require(bytes.count >= offset + Self.pageSize, "the fixture is \(bytes.count) bytes")
+        bytes[Self.pageSize + 40] ^= 0x01  // meta 1 torn
+        // A copy of meta 0 at 8 KiB (page 2) claiming 8 KiB pages and a later transaction, sealed.
+        bytes.replaceSubrange(offset..<(offset + 128), with: bytes[0..<128])
+        Self.storeLE(UInt64(offset / Self.pageSize), in: &bytes, at: offset)
+        Self.storeLE(UInt32(offset), in: &bytes, at: offset + 16 + 8)
+        Self.storeLE(UInt64(2), in: &bytes, at: offset + 16 + 16)
+        Self.storeLE(Bolt.Format.noFreelist, in: &bytes, at: offset + 16 + 32)
+        Self.storeLE(UInt64(bytes.count / offset), in: &bytes, at: offset + 16 + 40)
+        Self.storeLE(UInt64(99), in: &bytes, at: offset + 16 + 48)
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes[(offset + 16)..<(offset + 16 + 56)] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        Self.storeLE(hash, in: &bytes, at: offset + 16 + 56)
+        try #require(Bolt.Reader.parseMeta(bytes, at: offset).isSuccess, "the forged meta page is itself valid")
+        let reader = try Bolt.Reader(data: Data(bytes))
+        #expect(reader.pageSize == Self.pageSize && reader.txid == 0 && reader.pageCount == good.pageCount, "meta 0 (txid 0) is the one in use")
     }
 
     @Test("a branch pointing at itself is a cycle, not endless recursion")
@@ -254,5 +297,12 @@ struct CorruptionTests {
         // Lazy navigation still works a few levels down.
         let top = try #require(try reader.root.bucket(named: "top"))
         #expect(try top.bucket(at: [Data("n"), Data("n")])?.isInline == true)
+    }
+}
+
+extension Result {
+    var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
     }
 }

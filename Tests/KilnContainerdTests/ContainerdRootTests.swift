@@ -109,3 +109,47 @@ func exampleImages() throws -> [ResolvedImage] {
     #expect(targets["example.com/app:plain"] == plain.target.digest.description)
     #expect(targets[plain.manifest.config.digest.description] == plain.target.digest.description)
 }
+
+/// A meta.db with `images` buckets of two namespaces, each big enough for pages of its own.
+func twoNamespaces() throws -> (bytes: [UInt8], pages: [UInt64]) {
+    var root = Bolt.Bucket()
+    root.withBucket("v1") { v1 in
+        v1.put(GoVarint.encode(3), forKey: "version")
+        for ns in ["a", "b"] {
+            v1.withBucket(ns) { n in
+                for i in 0..<200 {
+                    n.withBucket(at: ["images", "example.com/\(ns)/image-\(i):1"]) { image in
+                        image.withBucket("target") { $0.put(GoVarint.encode(Int64(i)), forKey: "size") }
+                    }
+                }
+            }
+        }
+    }
+    let bytes = [UInt8](try Bolt.Writer().serialize(root))
+    let v1 = try #require(try Bolt.Reader(data: Data(bytes)).root.bucket(named: "v1"))
+    let pages = try ["a", "b"].map { try #require(try v1.bucket(at: [$0, "images"])?.rootPage) }
+    return (bytes, pages)
+}
+
+@Test func bucketsSharingAPageAreRefusedNamingTheDatabase() throws {
+    var (bytes, pages) = try twoNamespaces()
+    // Namespace b's `images` header (its key, then root page id) made to point at namespace a's pages.
+    let header = Array("images".utf8) + withUnsafeBytes(of: pages[1].littleEndian, Array.init)
+    let at = try #require((0...(bytes.count - header.count)).first { Array(bytes[$0..<($0 + header.count)]) == header })
+    withUnsafeBytes(of: pages[0].littleEndian) { bytes.replaceSubrange((at + 6)..<(at + 14), with: $0) }
+    let error = #expect(throws: ContainerdInventory.Error.self) { _ = try ContainerdInventory(metaDB: Data(bytes), snapshotterDB: nil) }
+    #expect(error?.description.hasPrefix("\(ContainerdRoot.Paths.metaDB): page \(pages[0]) is referenced more than once") == true,
+            "\(String(describing: error))")
+}
+
+@Test func aValueThatDoesNotDecodeNamesDatabaseBucketAndKey() throws {
+    var root = Bolt.Bucket()
+    root.withBucket("v1") { v1 in
+        v1.put(GoVarint.encode(3), forKey: "version")
+        v1.withBucket(at: ["k8s.io", "content", "blob", "sha256:ab"]) { $0.put(Data([0xFF]), forKey: "size") }
+    }
+    let bytes = try Bolt.Writer().serialize(root)
+    let error = #expect(throws: ContainerdInventory.Error.self) { _ = try ContainerdInventory(metaDB: bytes, snapshotterDB: nil) }
+    #expect(error?.description.hasPrefix("\(ContainerdRoot.Paths.metaDB): bucket v1/k8s.io/content/blob/sha256:ab: key 'size': ") == true,
+            "\(String(describing: error))")
+}
