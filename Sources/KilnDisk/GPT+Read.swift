@@ -19,6 +19,9 @@ extension GPT {
         public var partitions: [Partition]
         /// True when this is the backup header (the primary was damaged).
         public var fromBackup: Bool
+        /// What is wrong with the other copy (the damaged primary when ``fromBackup``, else the backup), or nil
+        /// when it checks out too.
+        public var otherCopyProblem: String? = nil
 
         /// Bytes of the entry array.
         public var entryBytes: UInt64 { UInt64(entryCount) * UInt64(entrySize) }
@@ -39,11 +42,13 @@ extension GPT {
     public enum ReadError: KilnError, Equatable {
         case header(String)
         case entries(String)
+        /// Neither copy checks out: why the primary (at LBA 1) and the backup (at `backupLBA`) were refused.
+        case bothCopies(primary: String, backupLBA: UInt64, backup: String)
         case io(String)
 
         public var exitStatus: ExitStatus {
             switch self {
-            case .header, .entries: return .input
+            case .header, .entries, .bothCopies: return .input
             case .io: return .environment
             }
         }
@@ -52,6 +57,8 @@ extension GPT {
             switch self {
             case .header(let why): return "damaged GPT header: \(why)"
             case .entries(let why): return "damaged GPT entry array: \(why)"
+            case .bothCopies(let primary, let lba, let backup):
+                return "damaged GPT: the primary at LBA 1: \(primary); the backup at LBA \(lba): \(backup)"
             case .io(let why): return why
             }
         }
@@ -69,19 +76,37 @@ extension GPT {
         for sector: UInt64 in [512, 4096] where file.size >= sector * 2 {
             let header = try bytes(file, at: sector, count: Int(sector))
             guard header[0..<8].elementsEqual("EFI PART".utf8) else { continue }
+            let last = file.size / sector - 1
             do {
-                return try table(file, header: header, sector: sector, expectedLBA: 1, backup: false)
+                var primary = try table(file, header: header, sector: sector, expectedLBA: 1, backup: false)
+                // The backup is where the primary says; a damaged one is not fatal (the primary is what is
+                // read), but it is reported: the disk would not survive a damaged primary.
+                if primary.alternateLBA != last {
+                    primary.otherCopyProblem = "the primary says the backup is at LBA \(primary.alternateLBA), not in the last sector (LBA \(last))"
+                } else {
+                    do { _ = try backupTable(file, sector: sector, at: last) } catch {
+                        primary.otherCopyProblem = "the backup at LBA \(last): \(error)"
+                    }
+                }
+                return primary
             } catch let primary {
                 // The backup header sits in the disk's last sector; use it when the primary is damaged.
-                let last = file.size / sector - 1
-                let backupHeader = try bytes(file, at: last * sector, count: Int(sector))
-                guard backupHeader[0..<8].elementsEqual("EFI PART".utf8),
-                      let backup = try? table(file, header: backupHeader, sector: sector, expectedLBA: last, backup: true)
-                else { throw primary }
-                return backup
+                do {
+                    var backup = try backupTable(file, sector: sector, at: last)
+                    backup.otherCopyProblem = "the primary at LBA 1: \(primary)"
+                    return backup
+                } catch let backup where backup.exitStatus == .input {
+                    throw .bothCopies(primary: primary.description, backupLBA: last, backup: backup.description)
+                }
             }
         }
         return nil
+    }
+
+    private static func backupTable(_ file: ImageFile, sector: UInt64, at lba: UInt64) throws(ReadError) -> Table {
+        let header = try bytes(file, at: lba * sector, count: Int(sector))
+        guard header[0..<8].elementsEqual("EFI PART".utf8) else { throw .header("no \"EFI PART\" signature") }
+        return try table(file, header: header, sector: sector, expectedLBA: lba, backup: true)
     }
 
     private static func bytes(_ file: ImageFile, at offset: UInt64, count: Int) throws(ReadError) -> [UInt8] {
@@ -117,6 +142,26 @@ extension GPT {
         let (arrayOffset, overflow) = entriesLBA.multipliedReportingOverflow(by: sector)
         guard !overflow, entriesLBA >= 1, arrayOffset <= file.size, arrayBytes <= file.size - arrayOffset else {
             throw .entries("the array at LBA \(entriesLBA) (\(arrayBytes) bytes) lies beyond the end of the disk")
+        }
+        // The header and the entry array lie outside the usable LBAs, the array between the header and the
+        // partitions (after the primary, before the backup), as every partitioning tool writes them: a table
+        // whose partitions could sit on its own header or entries is not one to read partitions from.
+        let arraySectors = (arrayBytes + sector - 1) / sector
+        let arrayEnd = entriesLBA + arraySectors  // exclusive; entriesLBA * sector fit the disk, so no overflow
+        guard firstUsable >= 2 + arraySectors else {
+            throw .header("first usable LBA \(firstUsable) leaves no room for the primary header and its \(arraySectors)-sector entry array")
+        }
+        guard lastUsable + arraySectors < sectors - 1 else {
+            throw .header("last usable LBA \(lastUsable) leaves no room for the backup entry array and header before the disk's end at LBA \(sectors - 1)")
+        }
+        if backup {
+            guard arrayEnd <= current, entriesLBA > lastUsable else {
+                throw .entries("the array at LBAs \(entriesLBA)..<\(arrayEnd) is not between the usable LBAs (up to \(lastUsable)) and this header at LBA \(current)")
+            }
+        } else {
+            guard entriesLBA > current, arrayEnd <= firstUsable else {
+                throw .entries("the array at LBAs \(entriesLBA)..<\(arrayEnd) is not between this header at LBA \(current) and the first usable LBA \(firstUsable)")
+            }
         }
         let entries = try bytes(file, at: arrayOffset, count: Int(arrayBytes))
         let storedEntries = b.le32(88)

@@ -48,6 +48,9 @@ public struct VolumeProbe: Sendable, Hashable, Codable {
     public var filesystem: Filesystem?
     /// Byte ranges of the partition tables (protective MBR, primary and backup GPT).
     public var partitionTableRanges: [ByteRange]
+    /// What is wrong with the copy of the GPT that was not used: a damaged primary (the backup was read), or a
+    /// damaged or misplaced backup. Nil when both check out.
+    public var partitionTableProblem: String?
 
     /// What the layout looks like from outside: `bottlerocket` (GPT whose first partition has Bottlerocket's
     /// data partition type), `gpt`, `ext4` (a bare filesystem) or `unknown`.
@@ -92,12 +95,18 @@ public struct VolumeProbe: Sendable, Hashable, Codable {
         if let table {
             partitionTable = "gpt"
             partitionCount = table.partitions.count
+            partitionTableProblem = table.otherCopyProblem
+            // The reader checked that the table's header and array lie outside the usable LBAs: the primary's
+            // in front of them, the backup's behind. The copy not read is where the tools put it, cut to the
+            // same side of the usable LBAs, so no range here ever covers a partition.
             let sector = table.sectorSize
-            let primaryEntries = table.fromBackup ? 2 * sector : table.entriesLBA * sector
-            partitionTableRanges = [ByteRange(offset: 0, length: primaryEntries + table.entryBytes)]
-            let last = size / sector - 1
-            let backupEntries = table.fromBackup ? table.entriesLBA * sector : (last * sector >= table.entryBytes ? last * sector - table.entryBytes : 0)
-            partitionTableRanges.append(ByteRange(offset: backupEntries, length: size - backupEntries))
+            let arrayEnd = table.entriesLBA * sector + table.entryBytes
+            let firstUsable = table.firstUsableLBA * sector
+            let pastUsable = (table.lastUsableLBA + 1) * sector
+            let primaryEnd = table.fromBackup ? min(2 * sector + table.entryBytes, firstUsable) : arrayEnd
+            partitionTableRanges = [ByteRange(offset: 0, length: primaryEnd)]
+            let backupStart = table.fromBackup ? table.entriesLBA * sector : max(pastUsable, size >= sector + table.entryBytes ? size - sector - table.entryBytes : 0)
+            partitionTableRanges.append(ByteRange(offset: backupStart, length: size - backupStart))
             if let first = table.partitions.first {
                 partition = Partition(
                     number: first.number, start: first.firstLBA * sector, size: (first.lastLBA - first.firstLBA + 1) * sector,

@@ -85,6 +85,7 @@ struct InspectVolume {
         if let fs = probe.filesystem { printFilesystem(ManifestFilesystem(fs)) }
         if probe.partition == nil && probe.filesystem == nil { print("contents    no GPT and no ext4 superblock found") }
         if let problem = manifestProblem { print("WARNING: \(problem)") }
+        if let problem = probe.partitionTableProblem { print("WARNING: partition table: \(problem)") }
         guard let manifest else {
             if manifestProblem == nil { print("manifest    none beside the image") }
             return

@@ -62,6 +62,62 @@ struct GPTTests {
         let read = try #require(try GPT.read(ImageFile(path: path)))
         #expect(read.fromBackup)
         #expect(read.partitions.first?.firstLBA == 2048)
+        // Not silently: the probe says the primary is damaged, and why.
+        let probe = try VolumeProbe(path: path)
+        #expect(probe.partitionTableProblem?.hasPrefix("the primary at LBA 1: damaged GPT header: header CRC-32") == true,
+                "\(String(describing: probe.partitionTableProblem))")
+        #expect(probe.partitionTableRanges.allSatisfy { $0.offset + $0.length <= 2048 * 512 || $0.offset >= 2048 * 512 + (62 << 20) })
+    }
+
+    @Test func aDamagedBackupIsReportedWhileThePrimaryIsRead() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (path, table) = try writeDisk(dir)
+        #expect(try VolumeProbe(path: path).partitionTableProblem == nil)
+        try patch(path, at: table.diskSize - 512 + 40, [0xFF])
+        let read = try #require(try GPT.read(ImageFile(path: path)))
+        #expect(!read.fromBackup && read.partitions.first?.firstLBA == 2048)
+        let last = table.diskSize / 512 - 1
+        #expect(read.otherCopyProblem?.hasPrefix("the backup at LBA \(last): damaged GPT header: header CRC-32") == true,
+                "\(String(describing: read.otherCopyProblem))")
+    }
+
+    /// A header resealed after `edit`: the CRC is right, so only the checks of the fields can refuse it.
+    func resealed(_ path: String, at lba: UInt64, _ edit: (inout [UInt8]) -> Void) throws {
+        var header = try ImageFile(path: path).bytes(at: lba * 512, count: 92)
+        edit(&header)
+        header.replaceSubrange(16..<20, with: [0, 0, 0, 0])
+        let crc = CRC32.checksum(header)
+        header.replaceSubrange(16..<20, with: (0..<4).map { UInt8((crc >> (8 * UInt32($0))) & 0xFF) })
+        try patch(path, at: lba * 512, header)
+    }
+
+    static func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8((v >> (8 * UInt64($0))) & 0xFF) } }
+
+    @Test(arguments: [
+        // (field offset, value, what the refusal says): usable LBAs over the header, entries among the partitions.
+        (40, UInt64(0), "first usable LBA 0 leaves no room for the primary header and its 32-sector entry array"),
+        (40, UInt64(10), "first usable LBA 10 leaves no room"),
+        (48, UInt64(131_070), "last usable LBA 131070 leaves no room for the backup entry array"),
+        (72, UInt64(4096), "the array at LBAs 4096..<4128"),
+    ])
+    func tablesOverlappingTheirPartitionsAreRefused(field: Int, value: UInt64, message: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (path, table) = try writeDisk(dir)
+        try resealed(path, at: 1) { $0.replaceSubrange(field..<(field + 8), with: Self.le64(value)) }
+        if field == 72 {
+            // The array moved to where the partition is, with its bytes: only its placement is wrong.
+            let array = try ImageFile(path: path).bytes(at: 2 * 512, count: 128 * 128)
+            try patch(path, at: value * 512, array)
+        }
+        try resealed(path, at: table.diskSize / 512 - 1) { $0.replaceSubrange(field..<(field + 8), with: Self.le64(value)) }
+        #expect {
+            _ = try GPT.read(ImageFile(path: path))
+        } throws: { error in
+            guard let e = error as? GPT.ReadError, case .bothCopies(let primary, _, _) = e else { return false }
+            return primary.contains(message)
+        }
     }
 
     @Test(arguments: [
