@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 extension SnapshotManifest {
     /// Errors raised when a manifest cannot be read.
@@ -26,6 +27,11 @@ extension SnapshotManifest {
             let version = try JSONDecoder().decode(Version.self, from: data).schemaVersion
             guard version == Self.currentSchemaVersion else { throw Error.unsupportedSchema(name, version) }
             self = try JSONDecoder().decode(SnapshotManifest.self, from: data)
+            // Foundation keeps the first of a repeated key, Python and jq the last: one manifest must not say
+            // two things to the tools that check it.
+            if let key = JSONDuplicateKeys.first(in: [UInt8](data)) {
+                throw Error.invalid(name, "key '\(key)' is given twice; readers disagree on which one counts")
+            }
             if let problem = shapeProblem { throw Error.invalid(name, problem) }
         } catch let error as Error {
             throw error

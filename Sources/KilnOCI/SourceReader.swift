@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 
 /// Opens registry sources (`docker://`): resolves the reference to a manifest descriptor and gives a store that
@@ -165,8 +166,9 @@ public struct SourceReader: Sendable {
     enum DocumentKind { case index, manifest, config }
 
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            value = try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let DecodingError.dataCorrupted(ctx) {
             throw Error.malformedJSON(what, detail: Self.describe(ctx))
         } catch let DecodingError.keyNotFound(key, ctx) {
@@ -178,6 +180,12 @@ public struct SourceReader: Sendable {
         } catch {
             throw Error.malformedJSON(what, detail: "\(error)")
         }
+        // Go keeps the last of a repeated key and Foundation the first: the same digest would mean different
+        // layers to kiln and to containerd.
+        if let key = JSONDuplicateKeys.first(in: bytes) {
+            throw Error.invalidDocument(what, detail: "key '\(key)' is given twice; readers disagree on which one counts")
+        }
+        return value
     }
 
     static func describe(_ ctx: DecodingError.Context) -> String {

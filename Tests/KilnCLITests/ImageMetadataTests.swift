@@ -54,7 +54,7 @@ import Testing
 
     /// Documents two readers could read differently, made consistent up the tree so that only the shape check
     /// can catch them.
-    @Test(arguments: ["case-variant", "index-and-manifest", "media-type"])
+    @Test(arguments: ["case-variant", "repeated-key", "index-and-manifest", "media-type"])
     func ambiguousDocumentsAreRefused(kind: String) throws {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
@@ -67,6 +67,8 @@ import Testing
             // containerd would unpack the layers of `Layers` (the last, case-insensitively); Swift reads `layers`.
             manifest["Layers"] = []
             words = "differ only in case"
+        case "repeated-key":
+            words = "key 'layers' is given twice"
         case "index-and-manifest":
             manifest["manifests"] = []
             words = "both a manifest"
@@ -74,7 +76,14 @@ import Testing
             manifest["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json"
             words = "but its descriptor says"
         }
-        try edit.replace(digest, with: try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys]))
+        var bytes = try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys])
+        if kind == "repeated-key" {
+            // Foundation would read the first `layers` (none), Go the last (the real ones).
+            let text = String(decoding: bytes, as: UTF8.self)
+            try #require(text.contains("\"layers\":["))
+            bytes = Data(text.replacingOccurrences(of: "\"layers\":[", with: "\"layers\":[],\"layers\":[").utf8)
+        }
+        try edit.replace(digest, with: bytes)
         let r = try kiln("verify", "-q", "--platform", "linux/amd64", "oci:\(edit.root):app:v1-plain")
         #expect(r.status == 2, "\(kind): \(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("manifest sha256:") && r.stderr.contains(words), "\(kind): \(r.stderr)")

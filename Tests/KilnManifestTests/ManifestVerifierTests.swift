@@ -315,3 +315,18 @@ struct HostileManifestTests {
         #expect(error?.exitStatus == .input && error?.description.contains("is a directory") == true, "\(String(describing: error))")
     }
 }
+
+extension HostileManifestTests {
+    @Test("a key given twice is refused: Foundation would read the first, Python and jq the last")
+    func repeatedKey() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        var text = try String(contentsOfFile: baked.manifestPath, encoding: .utf8)
+        let checksum = "\"checksum\" : \"\(baked.manifest.blocks.checksum)\""
+        try #require(text.contains(checksum), "the manifest's own spelling of blocks.checksum")
+        text = text.replacingOccurrences(of: checksum, with: checksum + ", \"checksum\" : \"AAAA\"")
+        try text.write(toFile: baked.manifestPath, atomically: true, encoding: .utf8)
+        let message = refusal(baked)
+        #expect(message.contains("key 'blocks.checksum' is given twice"), "\(message)")
+    }
+}
