@@ -56,6 +56,10 @@ public struct BlockDigestFile: Sendable, Hashable {
         case unsorted(String, entry: UInt64)
         case outOfRange(String, entry: UInt64, index: UInt64, blockCount: UInt64)
         case badBlockSize(String, UInt32)
+        /// The sidecar's block size or count is not its manifest's.
+        case doesNotFitManifest(String, String)
+        /// Not a regular file (a symlink, a directory, a device).
+        case notARegularFile(String, String)
 
         public var description: String {
             switch self {
@@ -69,6 +73,8 @@ public struct BlockDigestFile: Sendable, Hashable {
             case .unsorted(let p, let n): return "block digest file '\(p)': entry \(n) is not in ascending block order"
             case .outOfRange(let p, let n, let i, let c): return "block digest file '\(p)': entry \(n) names block \(i), past the volume's \(c) blocks"
             case .badBlockSize(let p, let s): return "block digest file '\(p)' has block size \(s)"
+            case .doesNotFitManifest(let p, let why): return "block digest file '\(p)' is not its manifest's: \(why)"
+            case .notARegularFile(let p, let what): return "block digest file '\(p)' is \(what), not a regular file"
             }
         }
     }
@@ -95,6 +101,12 @@ public struct BlockDigestFile: Sendable, Hashable {
 
     /// Parses a sidecar's bytes; `name` is used in errors.
     public init(decoding bytes: UnsafeRawBufferPointer, name: String) throws {
+        try self.init(decoding: bytes, name: name, fileLength: UInt64(bytes.count))
+    }
+
+    /// Parses a sidecar whose whole length is `fileLength`: `bytes` may be its header alone, which is then
+    /// checked against that length (a mismatch throws before any entry is read).
+    init(decoding bytes: UnsafeRawBufferPointer, name: String, fileLength: UInt64) throws {
         guard bytes.count >= Self.headerSize, let p = bytes.baseAddress else {
             throw bytes.count >= Self.magic.count && Array(bytes.prefix(Self.magic.count)) == Self.magic
                 ? Error.truncatedHeader(name, actual: UInt64(bytes.count)) : Error.badMagic(name)
@@ -108,7 +120,8 @@ public struct BlockDigestFile: Sendable, Hashable {
         let n = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
         let (body, overflow) = n.multipliedReportingOverflow(by: UInt64(Self.entrySize))
         let (expected, past) = body.addingReportingOverflow(UInt64(Self.headerSize))
-        guard !overflow, !past, expected == UInt64(bytes.count) else { throw Error.badLength(name, entries: n, actual: UInt64(bytes.count)) }
+        guard !overflow, !past, expected == fileLength else { throw Error.badLength(name, entries: n, actual: fileLength) }
+        guard fileLength == UInt64(bytes.count) else { throw Error.truncatedHeader(name, actual: UInt64(bytes.count)) }
         var entries: [BlockDigest] = []
         entries.reserveCapacity(Int(n))
         var at = Self.headerSize
@@ -132,18 +145,66 @@ public struct BlockDigestFile: Sendable, Hashable {
     }
 
     /// Reads, hashes and parses the sidecar at `path`.
+    ///
+    /// The sidecar is input like the manifest: it is opened without following a symlink, must be a regular
+    /// file, and its header is read first, so a file whose length is not what the header lists is refused
+    /// before its body is read (a sparse terabyte named `manifest.blocks` costs nothing).
     public static func load(path: String) throws -> Loaded {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw Error.missing(path) }
-        guard !isDirectory.boolValue else { throw Error.badMagic(path) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw Error.unreadable(path, error.localizedDescription)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT { throw Error.missing(path) }
+            if e == ELOOP { throw Error.notARegularFile(path, "a symbolic link") }
+            throw Error.unreadable(path, String(cString: strerror(e)))
         }
-        return try data.withUnsafeBytes { raw in
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Error.unreadable(path, String(cString: strerror(errno))) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw Error.notARegularFile(path, st.st_mode & S_IFMT == S_IFDIR ? "a directory" : "a special file")
+        }
+        let size = UInt64(max(0, st.st_size))
+        var header = [UInt8](repeating: 0, count: headerSize)
+        let got = try readFully(fd, into: &header, at: 0, path: path)
+        if got >= magic.count, Array(header[0..<magic.count]) != magic { throw Error.badMagic(path) }
+        let declared: UInt64? = got == headerSize && Array(header[0..<8]) == magic
+            ? header.withUnsafeBytes { raw in
+                let n = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+                let (body, o1) = n.multipliedReportingOverflow(by: UInt64(entrySize))
+                let (total, o2) = body.addingReportingOverflow(UInt64(headerSize))
+                return o1 || o2 ? UInt64.max : total
+            } : nil
+        if let declared, declared != size {
+            // The decoder gives the precise refusal from the header alone.
+            _ = try header.withUnsafeBytes { try BlockDigestFile(decoding: $0, name: path, fileLength: size) }
+        }
+        guard size <= UInt64(Int.max) else { throw Error.truncatedHeader(path, actual: size) }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        let read = try readFully(fd, into: &bytes, at: 0, path: path)
+        guard read == bytes.count else { throw Error.unreadable(path, "the file shrank while it was read") }
+        return try bytes.withUnsafeBytes { raw in
             let file = try BlockDigestFile(decoding: raw, name: path)
             return Loaded(file: file, digest: Digest(sha256: SHA256Hasher.hashBytes(raw)), size: UInt64(raw.count))
         }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
+    private static func readFully(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String) throws -> Int {
+        var done = 0
+        let failure: Int32? = buffer.withUnsafeMutableBytes { raw in
+            while done < raw.count {
+                let n = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return nil
+        }
+        if let failure { throw Error.unreadable(path, String(cString: strerror(failure))) }
+        return done
     }
 
     /// Writes the sidecar atomically to `path` and returns what the manifest records about it.

@@ -36,6 +36,19 @@ public struct ManifestVerifier: Sendable {
     /// Verifies `image` against a loaded manifest and sidecar.
     public func verify(image: String, manifest: SnapshotManifest, sidecar: BlockDigestFile.Loaded,
                        manifestName: String = SnapshotManifest.fileName) throws -> VolumeVerification {
+        // A sidecar of another shape cannot be compared block by block: every block would be "bad" (or, from
+        // a hostile one, blocks far past the image). That is the wrong sidecar, an input error, not damage.
+        let b = manifest.blocks
+        let f = sidecar.file
+        let name = manifest.blockDigests.file
+        if f.blockSize != b.size {
+            throw BlockDigestFile.Error.doesNotFitManifest(name, "its block size is \(f.blockSize); the manifest's blocks.size is \(b.size)")
+        }
+        let expectedCount = manifest.volume.size / UInt64(b.size) + (manifest.volume.size % UInt64(b.size) == 0 ? 0 : 1)
+        if f.blockCount != b.count || b.count != expectedCount {
+            throw BlockDigestFile.Error.doesNotFitManifest(
+                name, "it counts \(f.blockCount) blocks and the manifest \(b.count); a \(manifest.volume.size)-byte volume has \(expectedCount)")
+        }
         var problems = Self.consistencyProblems(manifest: manifest, sidecar: sidecar)
         var hasher = BlockHasher(blockSize: manifest.blocks.size, threads: threads, fileDigest: fileDigest)
         hasher.progress = progress

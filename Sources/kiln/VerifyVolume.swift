@@ -109,9 +109,12 @@ struct VerifyVolume {
 
     func printText(_ r: VolumeVerification, seconds: Double) {
         for range in r.badRanges.prefix(Self.textRangeLimit) {
-            let last = range.firstBlock + range.blockCount - 1
+            // The figures come from the sidecar, which may be hostile: saturate rather than trap.
+            let end = range.firstBlock.addingReportingOverflow(range.blockCount)
+            let last = end.overflow ? UInt64.max : end.partialValue &- 1
+            let lastByte = range.byteOffset.addingReportingOverflow(range.byteLength)
             let blocks = range.blockCount == 1 ? "block \(range.firstBlock)" : "blocks \(range.firstBlock)-\(last)"
-            print("FAIL: \(blocks) (bytes \(range.byteOffset)-\(range.byteOffset + range.byteLength - 1)): \(range.problem)")
+            print("FAIL: \(blocks) (bytes \(range.byteOffset)-\(lastByte.overflow ? UInt64.max : lastByte.partialValue &- 1)): \(range.problem)")
             for f in range.owners.files { print("      file      \(f.path)\(f.layer.map { " (\($0))" } ?? "")") }
             if range.owners.unlistedFiles { print("      files     smaller files not listed in the manifest") }
             for l in range.owners.layers { print("      layer     \(l)") }

@@ -291,20 +291,52 @@ struct HostileManifestTests {
         #expect(message.contains("'\(field).file'") && message.contains("'\(name)' is not a file name beside the manifest"), "\(message)")
     }
 
-    @Test("a sidecar naming a block far past the image is a reported range, not an overflow")
-    func sidecarBlockPastTheImage() throws {
+    @Test("a sidecar of another shape than its manifest (block count, block size) is refused before any block is compared")
+    func sidecarOfAnotherShape() throws {
         let baked = try ManifestVerifierTests.Baked()
         defer { baked.dir.remove() }
         let original = try BlockDigestFile.load(path: baked.dir.path("manifest.blocks")).file
         let far = BlockDigest(index: 1 << 62, sha256: original.entries[0].sha256)
-        try BlockDigestFile(blockSize: original.blockSize, blockCount: .max, entries: original.entries + [far])
-            .write(to: baked.dir.path("manifest.blocks"))
-        let result = try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
-        #expect(!result.ok)
-        let last = try #require(result.badRanges.last)
-        #expect(last.firstBlock == 1 << 62 && last.problem == .missingData)
-        #expect(last.byteOffset == .max, "a byte offset past UInt64 saturates")
-        #expect(result.problems.contains { $0.contains("sidecar block count is \(UInt64.max)") })
+        for sidecar in [BlockDigestFile(blockSize: original.blockSize, blockCount: .max, entries: original.entries + [far]),
+                        BlockDigestFile(blockSize: 4096, blockCount: original.blockCount, entries: original.entries)] {
+            try sidecar.write(to: baked.dir.path("manifest.blocks"))
+            let error = #expect(throws: BlockDigestFile.Error.self) {
+                try ManifestVerifier().verify(image: baked.image, manifestPath: baked.manifestPath)
+            }
+            guard case .doesNotFitManifest("manifest.blocks", _) = error else {
+                Issue.record("unexpected \(String(describing: error))")
+                continue
+            }
+            #expect(error?.exitStatus == .input)
+        }
+    }
+
+    @Test("a bad range far past the image saturates its byte figures instead of trapping")
+    func farRangeSaturates() {
+        let range = VolumeVerification.BadRange(firstBlock: 1 << 62, blockCount: .max, blockSize: 524_288, problem: .missingData, owners: BlockOwners())
+        #expect(range.byteOffset == .max && range.byteLength == .max && range.blocks.upperBound == .max)
+    }
+
+    @Test("a sidecar that is a symlink, a directory, or longer than its header lists is refused before its body is read")
+    func sidecarFileShapes() throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        let path = baked.dir.path("manifest.blocks")
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".real")
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: path + ".real")
+        #expect(throws: BlockDigestFile.Error.notARegularFile(path, "a symbolic link")) { try BlockDigestFile.load(path: path) }
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        #expect(throws: BlockDigestFile.Error.notARegularFile(path, "a directory")) { try BlockDigestFile.load(path: path) }
+        try FileManager.default.removeItem(atPath: path)
+        // The right header, then a terabyte of hole: refused from the header, nothing else is read.
+        try good.write(to: URL(fileURLWithPath: path))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: 1 << 40)
+        try handle.close()
+        let entries = UInt64((good.count - 32) / 40)
+        #expect(throws: BlockDigestFile.Error.badLength(path, entries: entries, actual: 1 << 40)) { try BlockDigestFile.load(path: path) }
     }
 
     @Test("a directory given as the manifest is an input error")
