@@ -36,6 +36,12 @@ extension SnapshotManifest {
         } catch let error as Error {
             throw error
         } catch let error as DecodingError {
+            // Foundation reports a number that does not fit its field (negative, fractional, too large) as
+            // invalid JSON with no path; JSON that parses cannot be invalid, so say what it is.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+               (try? JSONSerialization.jsonObject(with: data)) != nil {
+                throw Error.invalid(name, "a number does not fit its field (negative, fractional or too large where a whole count is expected)")
+            }
             throw Error.invalid(name, Self.explain(error))
         } catch {
             // Values that decode their own text (digests, block lists) throw their own errors.

@@ -22,15 +22,17 @@ enum VolumeInput {
         guard let head = try? handle.read(upToCount: 4096), !head.isEmpty else { return nil }
         let bytes = [UInt8](head)
         if let first = bytes.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }), first == UInt8(ascii: "{") {
-            // Manifests are small by design. One that does not parse still counts when it names both keys, so
-            // that loading it reports what is wrong with it.
+            // Manifests are small by design. Any of the keys only a kiln manifest has makes it one, so that a
+            // manifest missing the others, or one that does not parse, is loaded and told what is wrong with it
+            // (an OCI index.json has a schemaVersion too, so that key alone says nothing).
             guard let data = FileManager.default.contents(atPath: argument) else { return nil }
+            let ownKeys = ["kiln", "blocks", "blockDigests"]
             if let object = try? JSONSerialization.jsonObject(with: data) {
                 guard let top = object as? [String: Any] else { return nil }
-                return top["schemaVersion"] != nil && top["blocks"] != nil ? .manifest(argument) : nil
+                return ownKeys.contains { top[$0] != nil } ? .manifest(argument) : nil
             }
             let text = String(decoding: data, as: UTF8.self)
-            return text.contains("\"schemaVersion\"") && text.contains("\"blocks\"") ? .manifest(argument) : nil
+            return ownKeys.contains { text.contains("\"\($0)\"") } ? .manifest(argument) : nil
         }
         func at(_ offset: Int, _ expected: [UInt8]) -> Bool {
             bytes.count >= offset + expected.count && Array(bytes[offset..<(offset + expected.count)]) == expected

@@ -25,6 +25,21 @@ import Testing
         #expect(!r.stdout.contains("FAIL"))
     }
 
+    /// A manifest missing keys is still taken for one (it has keys only a kiln manifest has), so the refusal
+    /// says which key is missing instead of "neither a layout nor an archive".
+    @Test(arguments: ["blocks", "schemaVersion"])
+    func aManifestMissingAKeyIsToldWhich(key: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        #expect(try kiln("bake", "-q", fixtures + "/recipe.yaml", "-o", dir.path("out")).status == 0)
+        let path = dir.path("out/manifest.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        json[key] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        let r = try kiln("verify", path)
+        #expect(r.status == 2 && r.stderr.contains("missing '\(key)'"), "\(r)")
+    }
+
     @Test func everyPlatformOfAnIndexPasses() throws {
         let r = try kiln("verify", "-q", "--all-platforms", "oci:\(fixtures)/example-oci:app:v1")
         #expect(r.status == 0, "\(r.stdout) \(r.stderr)")

@@ -339,6 +339,19 @@ struct HostileManifestTests {
         #expect(throws: BlockDigestFile.Error.badLength(path, entries: entries, actual: 1 << 40)) { try BlockDigestFile.load(path: path) }
     }
 
+    @Test("a number that does not fit its field is said to be one, not invalid JSON", arguments: ["-5", "1.5", "18446744073709551616"])
+    func numberOutOfRange(value: String) throws {
+        let baked = try ManifestVerifierTests.Baked()
+        defer { baked.dir.remove() }
+        var text = try String(contentsOfFile: baked.manifestPath, encoding: .utf8)
+        let size = "\"size\" : \(baked.manifest.volume.size)"
+        try #require(text.contains(size))
+        text = text.replacingOccurrences(of: size, with: "\"size\" : \(value)")
+        try text.write(toFile: baked.manifestPath, atomically: true, encoding: .utf8)
+        let message = refusal(baked)
+        #expect(message.contains("a number does not fit its field"), "\(message)")
+    }
+
     @Test("a directory given as the manifest is an input error")
     func manifestIsADirectory() throws {
         let dir = try TemporaryDirectory()
