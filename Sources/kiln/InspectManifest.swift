@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnContainerd
+import KilnDigest
 import KilnDisk
 import KilnVolume
 import KilnManifest
@@ -23,9 +24,19 @@ struct InspectVolume {
         }
     }
 
+    /// A sidecar listed by `--blocks`, with a warning when it is not the one the manifest records: its digests
+    /// are shown as they are, but they are not the manifest's word.
+    static func sidecar(_ path: String, recorded: Digest) throws -> BlockDigestFile {
+        let loaded = try BlockDigestFile.load(path: path)
+        if loaded.digest != recorded {
+            Console.warning("\(path) has sha256 \(loaded.digest); the manifest records \(recorded): these are not the digests the manifest vouches for")
+        }
+        return loaded.file
+    }
+
     func inspectManifest(_ path: String) throws {
         let manifest = try SnapshotManifest.load(path: path)
-        let digests = blocks ? try BlockDigestFile.load(path: manifest.sidecarPath(manifestPath: path)).file.entries : nil
+        let digests = blocks ? try Self.sidecar(manifest.sidecarPath(manifestPath: path), recorded: manifest.blockDigests.digest).entries : nil
         if report.json {
             try printJSON(ManifestInspection(path: path, manifest: manifest, blocks: digests))
             return
@@ -33,8 +44,9 @@ struct InspectVolume {
         printManifest(manifest, path: path)
         if let digests { printBlocks(digests, blockSize: manifest.blocks.size) }
         if blocks, let b = manifest.base {
-            let changes = try BlockDigestFile.load(path: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(b.changes.file).path)
-            printBlocks(changes.file.entries, blockSize: manifest.blocks.size, title: "blocks changed from the base (index, byte offset, sha256 now)")
+            let changes = try Self.sidecar(URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(b.changes.file).path,
+                                           recorded: b.changes.digest)
+            printBlocks(changes.entries, blockSize: manifest.blocks.size, title: "blocks changed from the base (index, byte offset, sha256 now)")
         }
         if files { printFiles(manifest.files) }
     }
@@ -58,7 +70,7 @@ struct InspectVolume {
                 manifestProblem = "\(error)"
             }
         }
-        let digests = blocks ? try manifest.map { try BlockDigestFile.load(path: $0.sidecarPath(manifestPath: besidePath)).file.entries } : nil
+        let digests = blocks ? try manifest.map { try Self.sidecar($0.sidecarPath(manifestPath: besidePath), recorded: $0.blockDigests.digest).entries } : nil
         // What containerd will see: read straight from the filesystem's databases, no mount.
         var containerd: ContainerdInventory? = nil
         var containerdProblem: String? = nil

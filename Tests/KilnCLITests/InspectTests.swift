@@ -27,6 +27,22 @@ import Testing
         #expect((indexes.first ?? manifest) == theirs["Digest"] as? String)
     }
 
+    @Test func blocksOfASidecarTheManifestDoesNotVouchForAreFlagged() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.path("out")
+        #expect(try kiln("bake", "-q", fixtures + "/recipe.yaml", "-o", out).status == 0)
+        let clean = try kiln("inspect", out + "/manifest.json", "--blocks")
+        #expect(clean.status == 0 && !clean.stderr.contains("warning"), "\(clean)")
+        let sidecar = try FileHandle(forUpdating: URL(fileURLWithPath: out + "/manifest.blocks"))
+        try sidecar.seek(toOffset: 40)
+        try sidecar.write(contentsOf: [0x5A])
+        try sidecar.close()
+        let r = try kiln("inspect", out + "/manifest.json", "--blocks")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stderr.contains("kiln: warning: \(out)/manifest.blocks has sha256") && r.stderr.contains("not the digests the manifest vouches for"), "\(r)")
+    }
+
     @Test func reportsChainIDsSizesAndEntries() throws {
         let image = try #require(try inspect("oci:\(fixtures)/example-oci:app:v1-plain").first)
         let layers = image["layers"] as? [[String: Any]] ?? []
