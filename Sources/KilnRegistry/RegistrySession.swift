@@ -205,16 +205,16 @@ actor RegistrySession {
     /// the configured waits (or the answer's `Retry-After`, up to a minute).
     func attempt(_ request: RegistryRequest, what: String,
                  _ send: @Sendable (RegistryRequest) async throws -> HTTPClientResponse) async throws -> HTTPClientResponse {
-        var attemptNumber = 0
+        var schedule = RetrySchedule(delays: options.retryDelays, host: host, what: what)
         while true {
-            var wait = options.retryDelays[min(attemptNumber, max(0, options.retryDelays.count - 1))]
+            var retryAfter: Double? = nil
             let failure: String
             do {
                 let response = try await send(request)
                 let code = response.status.code
                 guard code == 408 || code == 429 || (500...599).contains(code) else { return response }
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                if let after = response.headers.first(name: "retry-after").flatMap({ RetryAfter.seconds($0) }) { wait = min(60, after) }
+                retryAfter = response.headers.first(name: "retry-after").flatMap { RetryAfter.seconds($0) }
                 failure = "HTTP \(code)"
             } catch let e as RegistryError {
                 throw e
@@ -226,11 +226,7 @@ actor RegistrySession {
             } catch {
                 failure = RegistryTransport.describe(error)
             }
-            attemptNumber += 1
-            guard attemptNumber <= options.retryDelays.count else {
-                throw RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(attemptNumber) attempts)")
-            }
-            try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            try await schedule.failed(failure, retryAfter: retryAfter)
         }
     }
 
@@ -239,7 +235,7 @@ actor RegistrySession {
     /// request: such documents are not resumed, they are small.
     func document(_ path: String, repository: String, headers: [(String, String)] = [], what: String,
                   limit: Int) async throws -> (response: HTTPClientResponse, body: [UInt8]) {
-        var failures = 0
+        var schedule = RetrySchedule(delays: options.retryDelays, host: host, what: what)
         while true {
             let response = try await send(path, repository: repository, headers: headers, what: what)
             let failure: String
@@ -252,11 +248,7 @@ actor RegistrySession {
             } catch {
                 failure = RegistryTransport.describe(error)
             }
-            failures += 1
-            guard failures <= options.retryDelays.count else {
-                throw RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(failures) attempts)")
-            }
-            try await Task.sleep(nanoseconds: UInt64(options.retryDelays[failures - 1] * 1e9))
+            try await schedule.failed(failure)
         }
     }
 

@@ -67,7 +67,7 @@ final class RemoteBlobReader: BlobReader, @unchecked Sendable {
         var received: Int64 = 0
         // One byte past the promised size is enough to know the blob is larger than its descriptor says.
         let cap = descriptor.size + 1
-        var failures = 0
+        var schedule = RetrySchedule(delays: options.retryDelays, host: host, what: what)
         while true {
             let failure: String
             do {
@@ -102,12 +102,10 @@ final class RemoteBlobReader: BlobReader, @unchecked Sendable {
                 if queue.isCancelled { return }
                 failure = RegistryTransport.describe(error)
             }
-            failures += 1
-            guard failures <= options.retryDelays.count else {
-                queue.finish(RegistryError.unavailable(host: host, detail: "\(what): \(failure) (after \(failures) attempts, resumed at byte \(received))"))
+            do { try await schedule.failed(failure, context: ", resumed at byte \(received)") } catch {
+                queue.finish(error)
                 return
             }
-            try? await Task.sleep(nanoseconds: UInt64(options.retryDelays[failures - 1] * 1e9))
         }
     }
 
