@@ -73,28 +73,45 @@ extension Bake {
         var map = FileMapInput()
         // Snapshot directories name the layer they hold, by the name the image has on the volume (the same
         // whether it came from a registry or a layout).
-        var layerOfSnapshot: [String: String] = [:]
+        var layerOfSnapshot: [UInt64: String] = [:]
         for b in result.images {
-            for (i, id) in b.snapshotIDs.enumerated() where id > 0 && layerOfSnapshot[String(id)] == nil {
-                layerOfSnapshot[String(id)] = "\(b.names.first ?? b.image.displayName) layer \(i) \(b.image.layers[i].descriptor.digest)"
+            for (i, id) in b.snapshotIDs.enumerated() where id > 0 && layerOfSnapshot[UInt64(id)] == nil {
+                layerOfSnapshot[UInt64(id)] = "\(b.names.first ?? b.image.displayName) layer \(i) \(b.image.layers[i].descriptor.digest)"
             }
         }
-        let snapshotsPrefix = "/\(Self.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/"
-        var byFile: [Int: [(offset: UInt64, length: UInt64)]] = [:]
+        let rootfsLayer = recipe.layout == .rootfs ? result.images.first.map { $0.names.first ?? $0.image.displayName } : nil
+        let snapshotsPrefix = Array("/\(Self.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/".utf8)
+        // Runs grouped by file in one counting pass (a million small files must not cost a million arrays in a
+        // dictionary, then a sort of it).
+        let paths = fs.fileMap.paths
+        var firstRun = [Int](repeating: 0, count: paths.count + 1)
+        for run in fs.fileMap.runs { firstRun[run.file + 1] += 1 }
+        for i in 0..<paths.count { firstRun[i + 1] += firstRun[i] }
+        var grouped = [(offset: UInt64, length: UInt64)](repeating: (0, 0), count: fs.fileMap.runs.count)
+        var fill = firstRun
         for run in fs.fileMap.runs {
-            byFile[run.file, default: []].append((fs.byteOffset + run.start * blockSize, run.count * blockSize))
+            grouped[fill[run.file]] = (fs.byteOffset + run.start * blockSize, run.count * blockSize)
+            fill[run.file] += 1
         }
-        for (index, ranges) in byFile.sorted(by: { $0.key < $1.key }) {
-            let path = fs.fileMap.paths[index]
-            var layer: String? = nil
-            let normalized = path.hasPrefix("/") ? path : "/" + path
-            if normalized.hasPrefix(snapshotsPrefix) {
-                let id = normalized.dropFirst(snapshotsPrefix.count).split(separator: "/").first.map(String.init) ?? ""
-                layer = layerOfSnapshot[id]
-            } else if recipe.layout == .rootfs, let only = result.images.first {
-                layer = only.names.first ?? only.image.displayName
+        for index in paths.indices where firstRun[index + 1] > firstRun[index] {
+            let path = paths[index]
+            let normalized = path.utf8.first == UInt8(ascii: "/") ? path : "/" + path
+            var layer = rootfsLayer
+            let bytes = normalized.utf8
+            if bytes.starts(with: snapshotsPrefix) {
+                // The snapshot directory's number, up to the next slash.
+                var id: UInt64? = 0
+                for b in bytes.dropFirst(snapshotsPrefix.count) {
+                    if b == UInt8(ascii: "/") { break }
+                    guard let n = id, b >= 0x30 && b <= 0x39, n < UInt64.max / 10 else {
+                        id = nil
+                        break
+                    }
+                    id = n * 10 + UInt64(b - 0x30)
+                }
+                layer = id.flatMap { layerOfSnapshot[$0] }
             }
-            map.addFile(path: normalized, layer: layer, ranges: ranges)
+            map.addFile(path: normalized, layer: layer, ranges: Array(grouped[firstRun[index]..<firstRun[index + 1]]))
         }
         // Everything else in the filesystem is metadata: superblocks, group descriptors, bitmaps, inode tables,
         // directories, the journal, extent blocks.
