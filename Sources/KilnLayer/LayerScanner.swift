@@ -112,7 +112,10 @@ public enum LayerScanner {
                                  storedSink: storedSink)
         defer { stream.close() }
         var entryCount = 0
-        var seen = Set<BytePath>()
+        // Fingerprints, not paths: a layer of millions of entries must not hold every path twice. Two
+        // independently salted 64-bit SipHashes (seeded per process, so a layer cannot be made to collide) make a
+        // false duplicate a 1-in-2^100 event for a million entries.
+        var seen = Set<PathFingerprint>()
         var duplicates: [String] = []
         var duplicateCount = 0
         var tarError: String? = nil
@@ -127,7 +130,7 @@ public enum LayerScanner {
                 guard let (entry, _) = try tar.nextEntry() else { break }
                 entryCount += 1
                 let key = entry.path.cleaned
-                if !seen.insert(key).inserted {
+                if !seen.insert(PathFingerprint(key)).inserted {
                     duplicateCount += 1
                     if duplicates.count < duplicateListLimit { duplicates.append(key.isEmpty ? "/" : key.description) }
                 }
@@ -181,5 +184,23 @@ public enum LayerScanner {
             missingEndOfArchive: missingEnd,
             exceededLimit: stream.exceededLimit
         )
+    }
+}
+
+/// Two 64-bit hashes of a path's bytes, standing for the path in a duplicate check.
+struct PathFingerprint: Hashable {
+    let first: Int
+    let second: Int
+
+    init(_ path: BytePath) {
+        var a = Hasher()
+        var b = Hasher()
+        b.combine(0x5DEE_CE66_D1CE_5EED as UInt64)
+        path.bytes.withUnsafeBytes { raw in
+            a.combine(bytes: raw)
+            b.combine(bytes: raw)
+        }
+        first = a.finalize()
+        second = b.finalize()
     }
 }
