@@ -173,6 +173,9 @@ public struct BlockOwners: Sendable, Hashable, Codable {
     public var regions: [String]
     /// Whether files too small to be listed have data in the range.
     public var unlistedFiles: Bool
+    /// True when more listed files have data in the range than one answer names (``FileMapIndex/runLimit``
+    /// runs); absent otherwise.
+    public var moreFiles: Bool? = nil
 
     public init(files: [File] = [], layers: [String] = [], regions: [String] = [], unlistedFiles: Bool = false) {
         self.files = files
@@ -188,12 +191,16 @@ public struct BlockOwners: Sendable, Hashable, Codable {
 /// Answers ``BlockOwners`` queries on a ``FileMap`` in logarithmic time, for verifying images with many bad blocks.
 public struct FileMapIndex: Sendable {
     private let map: FileMap
-    // Every run of every listed file, sorted by start, with the running maximum of their ends: the runs that
-    // can reach a query are found by walking back from the last run starting before its end.
+    // Every run of every listed file, sorted by start, under a tree of the largest end in each span: the runs
+    // that reach a query are found without walking past the ones that do not, so a manifest whose runs all
+    // overlap (hostile, or one huge file early on) costs each query a logarithm, not a scan.
     private let starts: [UInt64]
-    private let ends: [UInt64]
-    private let maxEnds: [UInt64]
     private let owner: [Int]
+    private let leaves: Int
+    private let maxEnd: [UInt64]
+
+    /// The most runs one query collects; past it the answer says there are more (``BlockOwners/moreFiles``).
+    public static let runLimit = 4096
 
     public init(_ map: FileMap) {
         self.map = map
@@ -203,39 +210,58 @@ public struct FileMapIndex: Sendable {
         }
         runs.sort { ($0.start, $0.entry) < ($1.start, $1.entry) }
         starts = runs.map(\.start)
-        ends = runs.map(\.end)
         owner = runs.map(\.entry)
-        var m: UInt64 = 0
-        maxEnds = runs.map { r in
-            m = max(m, r.end)
-            return m
-        }
+        var size = 1
+        while size < runs.count { size *= 2 }
+        leaves = size
+        var tree = [UInt64](repeating: 0, count: 2 * size)
+        for (k, r) in runs.enumerated() { tree[size + k] = r.end }
+        for node in stride(from: size - 1, through: 1, by: -1) { tree[node] = max(tree[2 * node], tree[2 * node + 1]) }
+        maxEnd = tree
     }
 
     /// What owns any block of `blocks`.
     public func owners(of blocks: Range<UInt64>) -> BlockOwners {
         guard !blocks.isEmpty else { return BlockOwners() }
+        // Runs starting before the range's end: the first `count` in start order.
         var lo = 0
         var hi = starts.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if starts[mid] < blocks.upperBound { lo = mid + 1 } else { hi = mid }
         }
+        let count = lo
+        // Of those, the ones ending after the range's start: down the tree, into spans that hold one.
         var hits = Set<Int>()
-        var i = lo - 1
-        while i >= 0 && maxEnds[i] > blocks.lowerBound {
-            if ends[i] > blocks.lowerBound { hits.insert(owner[i]) }
-            i -= 1
+        var found = 0
+        var more = false
+        var stack: [(node: Int, first: Int, width: Int)] = count > 0 ? [(1, 0, leaves)] : []
+        while let (node, first, width) = stack.popLast() {
+            guard first < count, maxEnd[node] > blocks.lowerBound else { continue }
+            if width == 1 {
+                guard found < Self.runLimit else {
+                    more = true
+                    break
+                }
+                hits.insert(owner[first])
+                found += 1
+                continue
+            }
+            let half = width / 2
+            stack.append((2 * node + 1, first + half, half))
+            stack.append((2 * node, first, half))
         }
         let files = hits.sorted().map { e in
             let entry = map.entries[e]
             return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { map.layers.indices.contains($0) ? map.layers[$0].name : nil })
         }
-        return BlockOwners(
+        var owners = BlockOwners(
             files: files,
             layers: map.layers.filter { $0.blocks.intersects(blocks) }.map(\.name),
             regions: map.regions.filter { $0.blocks.intersects(blocks) }.map(\.name),
             unlistedFiles: map.unlistedBlocks.intersects(blocks))
+        owners.moreFiles = more ? true : nil
+        return owners
     }
 }
 

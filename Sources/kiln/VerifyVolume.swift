@@ -118,6 +118,7 @@ struct VerifyVolume {
             let blocks = range.blockCount == 1 ? "block \(range.firstBlock)" : "blocks \(range.firstBlock)-\(last)"
             print("FAIL: \(blocks) (bytes \(range.byteOffset)-\(lastByte.overflow ? UInt64.max : lastByte.partialValue &- 1)): \(range.problem)")
             for f in range.owners.files { print("      file      \(f.path)\(f.layer.map { " (\($0))" } ?? "")") }
+            if range.owners.moreFiles == true { print("      files     more listed files than shown (over \(FileMapIndex.runLimit) runs)") }
             if range.owners.unlistedFiles { print("      files     smaller files not listed in the manifest") }
             for l in range.owners.layers { print("      layer     \(l)") }
             for m in range.owners.regions { print("      metadata  \(m)") }

@@ -63,3 +63,45 @@ struct FileMapTests {
         }
     }
 }
+
+@Suite("Owners of bad blocks")
+struct FileMapIndexTests {
+    @Test("the index names exactly the files a scan of every run names", arguments: [1, 2, 3] as [UInt64])
+    func agreesWithAScan(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        var entries: [FileMap.Entry] = []
+        for i in 0..<300 {
+            var ranges: [Range<UInt64>] = []
+            var at = UInt64.random(in: 0..<5000, using: &rng)
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let length = UInt64.random(in: 1...(i % 7 == 0 ? 3000 : 20), using: &rng)
+                ranges.append(at..<(at + length))
+                at += length + UInt64.random(in: 1...200, using: &rng)
+            }
+            entries.append(FileMap.Entry(path: String(format: "f%04d", i), layer: nil, bytes: 0, blocks: BlockRuns(ranges)))
+        }
+        let map = FileMap(entries: entries, totalFiles: entries.count)
+        let index = FileMapIndex(map)
+        for _ in 0..<500 {
+            let start = UInt64.random(in: 0..<9000, using: &rng)
+            let query = start..<(start + UInt64.random(in: 1...50, using: &rng))
+            let scanned = entries.filter { $0.blocks.intersects(query) }.map(\.path).sorted()
+            let owners = index.owners(of: query)
+            #expect(owners.files.map(\.path) == scanned, "\(query)")
+            #expect(owners.moreFiles == nil)
+        }
+    }
+
+    @Test("a map whose runs all overlap costs each query a bounded answer, and says there are more")
+    func overlappingRunsAreBounded() {
+        let count = 20_000
+        let entries = (0..<count).map { FileMap.Entry(path: "f\($0)", layer: nil, bytes: 0, blocks: BlockRuns([0..<1_000_000])) }
+        let index = FileMapIndex(FileMap(entries: entries, totalFiles: count))
+        for block in stride(from: UInt64(0), to: 1_000_000, by: 10_000) {
+            let owners = index.owners(of: block..<(block + 1))
+            #expect(owners.files.count == FileMapIndex.runLimit && owners.moreFiles == true)
+        }
+        let few = FileMapIndex(FileMap(entries: Array(entries.prefix(10)), totalFiles: 10)).owners(of: 5..<6)
+        #expect(few.files.count == 10 && few.moreFiles == nil)
+    }
+}
