@@ -95,7 +95,11 @@ extension EXT4 {
 
         /// The first path (sorted, breadth-first from the root) of every inode reachable from the root, as the
         /// writer reports paths.
-        public func pathsByInode() -> [UInt32: BytePath] {
+        ///
+        /// With `limit`, a path stops growing once it holds `limit` bytes: deeper inodes get their ancestor's
+        /// prefix. Enough to tell where an inode lives, and bounded: a record (untrusted input) of a chain of
+        /// deep directories would otherwise cost memory quadratic in its depth.
+        public func pathsByInode(limit: Int = .max) -> [UInt32: BytePath] {
             var children: [UInt32: [(name: [UInt8], inode: UInt32)]] = [:]
             for e in entries { children[e.directory, default: []].append((e.name, e.inode)) }
             let kinds = Dictionary(inodes.map { ($0.number, $0.kind) }, uniquingKeysWith: { a, _ in a })
@@ -106,7 +110,7 @@ extension EXT4 {
                 let (dir, prefix) = queue[head]
                 head += 1
                 for (name, c) in children[dir] ?? [] where out[c] == nil {
-                    let p = prefix + [BytePath.slash] + name
+                    let p = prefix.count >= limit ? prefix : prefix + [BytePath.slash] + name
                     out[c] = BytePath(p)
                     if kinds[c] == .directory { queue.append((c, p)) }
                 }

@@ -105,7 +105,8 @@ public struct BakeBase: Sendable {
     /// The base inodes a bake may find again: everything but the snapshots it no longer has and the content
     /// blobs it no longer stores (containerd layouts); everything in a rootfs.
     func keptInodes(snapshots: Set<UInt64>?, blobs: Set<Digest>?) -> Set<UInt32> {
-        let paths = placement.pathsByInode()
+        // Only the first components decide (a snapshot's number, a blob's name): prefixes are enough.
+        let paths = placement.pathsByInode(limit: 512)
         guard let snapshots, let blobs else { return Set(paths.keys) }
         let snapshotsPrefix = Array("/\(Bake.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/".utf8)
         let blobsPrefix = Array("/\(Bake.containerdRoot)/\(ContainerdRoot.Paths.blobs)/".utf8)

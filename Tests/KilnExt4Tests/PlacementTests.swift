@@ -68,6 +68,27 @@ struct PlacementTests {
         return EXT4.Base(placement: p, keep: Set(p.inodes.map(\.number)))
     }
 
+    /// A chain of deep directories (a record is input: it could be one): with a limit, every path stops
+    /// growing past it, and the shallow ones are whole.
+    @Test func pathsWithALimitStayBounded() throws {
+        let s = try Scratch()
+        let w = try EXT4Writer(path: s.path("deep.img"), options: options(seed: "deep"))
+        let name = String(repeating: "n", count: 200)
+        let chain = BytePath((0..<60).map { _ in name }.joined(separator: "/"))
+        try w.makeDirectory(chain)
+        try w.writeFile("top/file", contents: [1])
+        _ = try w.close()
+        let p = try EXT4.Placement(decoding: w.placementFile)
+        let full = p.pathsByInode()
+        let limited = p.pathsByInode(limit: 512)
+        #expect(Set(full.keys) == Set(limited.keys))
+        let longest = full.values.map { $0.bytes.count }.max() ?? 0
+        #expect(longest > 12_000)
+        #expect(limited.values.allSatisfy { $0.bytes.count < 512 + 256 })
+        #expect(limited.values.contains("/top/file"))
+        for (ino, path) in limited { #expect(full[ino]?.hasPrefix(path) == true) }
+    }
+
     @Test func recordsWhatDebugfsSees() throws {
         let s = try Scratch()
         let img = s.path("v1.img")
