@@ -192,8 +192,9 @@ public struct BlockDigestFile: Sendable, Hashable {
     private static func readFully(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String) throws -> Int {
         var done = 0
         let failure: Int32? = buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return nil }
             while done < raw.count {
-                let n = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                let n = pread(fd, base + done, raw.count - done, off_t(offset + done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     return errno
