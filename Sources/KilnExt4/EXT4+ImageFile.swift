@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import KilnCore
 
 extension EXT4 {
@@ -13,6 +14,8 @@ extension EXT4 {
         private(set) var fd: Int32
         /// Told of every change, for whoever follows the image as it is written.
         var observer: (any ImageWriteObserver)?
+        /// File data handed over to be written on another thread (``writeBehind(_:atByte:)``).
+        private var behind: WriteBehind?
 
         #if canImport(Glibc)
         typealias FallocateFunction = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
@@ -45,20 +48,41 @@ extension EXT4 {
             }
         }
 
-        deinit { if fd >= 0 { _ = Glibc_or_Darwin_close(fd) } }
+        deinit {
+            behind?.wait()
+            if fd >= 0 { _ = Glibc_or_Darwin_close(fd) }
+        }
 
         func close() {
+            behind?.wait()
+            behind = nil
             if fd >= 0 { _ = Glibc_or_Darwin_close(fd) }
             fd = -1
         }
 
+        /// Hands `bytes` over to be written at `position` on another thread, so that the caller can go on
+        /// preparing what comes next while the kernel copies them. Every other operation on the file waits for
+        /// what was handed over first, so the file is always seen in the order it was written; a failure is
+        /// thrown by the next operation.
+        func writeBehind(_ bytes: [UInt8], atByte position: UInt64) throws {
+            if behind == nil { behind = WriteBehind(fd: fd, path: path, observer: observer) }
+            try behind?.write(bytes, at: offset + position)
+        }
+
+        /// Waits for everything handed to ``writeBehind(_:atByte:)``; throws the first failure among it.
+        func settle() throws {
+            try behind?.settle()
+        }
+
         var byteSize: UInt64 {
+            behind?.wait()
             var st = stat()
             guard fstat(fd, &st) == 0 else { return 0 }
             return UInt64(st.st_size)
         }
 
         func write(_ bytes: UnsafeRawBufferPointer, atByte position: UInt64) throws {
+            try settle()
             guard let base = bytes.baseAddress else { return }
             var done = 0
             while done < bytes.count {
@@ -83,6 +107,7 @@ extension EXT4 {
         }
 
         func read(atByte position: UInt64, count: Int) throws -> [UInt8] {
+            try settle()
             var out = [UInt8](repeating: 0, count: count)
             var done = 0
             try out.withUnsafeMutableBytes { buf in
@@ -107,6 +132,7 @@ extension EXT4 {
         /// Turns blocks back into zeros: a punched hole where the filesystem supports it, written zeros otherwise.
         func zero(blocks start: UInt64, count: UInt64) throws {
             guard count > 0 else { return }
+            try settle()
             let byteStart = offset + start * UInt64(blockSize)
             let byteCount = count * UInt64(blockSize)
             #if canImport(Glibc)
@@ -128,11 +154,66 @@ extension EXT4 {
 
         /// Grows the file so that it covers `blocks` filesystem blocks (never shrinks it).
         func extend(toBlocks blocks: UInt64) throws {
+            try settle()
             let want = offset + blocks * UInt64(blockSize)
             if byteSize < want, ftruncate(fd, off_t(want)) != 0 {
                 throw Failure.io("extend", path, errno)
             }
         }
+    }
+}
+
+/// Writes buffers on a thread of its own, in the order they were handed over, a few at a time.
+final class WriteBehind: @unchecked Sendable {
+    private let fd: Int32
+    private let path: String
+    private let observer: (any ImageWriteObserver)?
+    private let queue = DispatchQueue(label: "kiln.ext4.write-behind")
+    /// Buffers in flight: enough to keep the kernel busy, few enough to bound memory.
+    private let inFlight = DispatchSemaphore(value: 3)
+    /// The first failure; written on `queue`, read after waiting for it.
+    private var failure: EXT4.ImageFile.Failure?
+
+    init(fd: Int32, path: String, observer: (any ImageWriteObserver)?) {
+        self.fd = fd
+        self.path = path
+        self.observer = observer
+    }
+
+    func write(_ bytes: [UInt8], at position: UInt64) throws {
+        if let failure { throw failure }
+        inFlight.wait()
+        queue.async { [self] in
+            defer { inFlight.signal() }
+            guard failure == nil else { return }
+            let failed: Int32? = bytes.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return nil }
+                var done = 0
+                while done < raw.count {
+                    let n = pwrite(fd, base + done, raw.count - done, off_t(position) + off_t(done))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    done += n
+                }
+                return nil
+            }
+            if let failed {
+                failure = .io("write", path, failed)
+                return
+            }
+            observer?.imageDidChange(offset: position, count: UInt64(bytes.count))
+        }
+    }
+
+    /// Waits until everything handed over is written.
+    func wait() { queue.sync {} }
+
+    /// Waits, then throws the first failure.
+    func settle() throws {
+        wait()
+        if let failure { throw failure }
     }
 }
 

@@ -244,7 +244,11 @@ extension EXT4Writer {
         // small to use is left out of the filesystem but not out of the file).
         try mapIO { try file.extend(toBlocks: max(geometry.blocks, fixedBlocks ?? 0)) }
         file.close()
-        return makeSummary(geometry: geometry, free: metadata, paths: paths())
+        let summary = makeSummary(geometry: geometry, free: metadata)
+        // The tree is not needed any more, and a large one is most of the writer's memory: the manifest that
+        // follows should not have to share the machine with it.
+        nodes = []
+        return summary
     }
 
     /// Totals gathered while writing the group descriptors.
@@ -378,7 +382,7 @@ extension EXT4Writer {
         var referenced: [Range<UInt64>] = []
         func mark(_ r: Range<UInt64>) { if !r.isEmpty { referenced.append(r) } }
         for ino in 2..<nodes.count where nodes[ino].live {
-            for e in nodes[ino].extents { mark(e.physical..<(e.physical + UInt64(e.length))) }
+            nodes[ino].forEachExtent { mark($0.physical..<($0.physical + UInt64($0.length))) }
             for b in nodes[ino].treeBlocks { mark(b..<(b + 1)) }
         }
         for runs in p.directoryRuns.values { for r in runs { mark(r) } }

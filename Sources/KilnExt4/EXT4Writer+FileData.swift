@@ -28,16 +28,14 @@ extension EXT4Writer {
         // Complete a partial block first.
         if f.partialCount > 0 {
             let n = min(bs - f.partialCount, bytes.count)
-            f.partial.withUnsafeMutableBytes { dst in
+            partialBlock.withUnsafeMutableBytes { dst in
                 dst.baseAddress?.advanced(by: f.partialCount).copyMemory(from: source, byteCount: n)
             }
             f.partialCount += n
             f.size += UInt64(n)
             i = n
             if f.partialCount == bs {
-                let logical = (f.size - 1) / UInt64(bs)
-                try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
-                f.partial.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                try emitPartialBlock(logical: (f.size - 1) / UInt64(bs), inode: f.inode, count: f.partialCount)
                 f.partialCount = 0
             }
         }
@@ -50,7 +48,7 @@ extension EXT4Writer {
         // Keep the tail.
         if i < bytes.count {
             let n = bytes.count - i
-            f.partial.withUnsafeMutableBytes { dst in
+            partialBlock.withUnsafeMutableBytes { dst in
                 dst.baseAddress?.copyMemory(from: source.advanced(by: i), byteCount: n)
             }
             f.partialCount = n
@@ -77,9 +75,7 @@ extension EXT4Writer {
             f.partialCount += Int(n)
             left -= n
             if f.partialCount == EXT4.blockSize {
-                let logical = f.size / bs
-                try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
-                f.partial.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                try emitPartialBlock(logical: f.size / bs, inode: f.inode, count: f.partialCount)
                 f.partialCount = 0
             }
         }
@@ -92,8 +88,7 @@ extension EXT4Writer {
         guard let f = current else { throw Error.noOpenFile }
         current = nil
         if f.partialCount > 0 {
-            let logical = (f.size - 1) / UInt64(EXT4.blockSize)
-            try f.partial.withUnsafeBytes { try emit($0, logical: logical, inode: f.inode) }
+            try emitPartialBlock(logical: (f.size - 1) / UInt64(EXT4.blockSize), inode: f.inode, count: f.partialCount)
         }
         // The data stays pending: the next file's blocks follow on, so a layer of small files is written in 1 MiB
         // runs instead of a write per file. Nothing reads the image before close, which flushes it.
@@ -114,22 +109,23 @@ extension EXT4Writer {
         return id
     }
 
+    /// Places the partial block, whose first `count` bytes were written (the rest is zero), and clears it for
+    /// the next block.
+    private func emitPartialBlock(logical: UInt64, inode: UInt32, count: Int) throws {
+        defer {
+            partialBlock.withUnsafeMutableBytes { b in
+                _ = UnsafeMutableRawBufferPointer(rebasing: b[0..<count]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
+        }
+        try partialBlock.withUnsafeBytes { try emit($0, logical: logical, inode: inode) }
+    }
+
     /// Places one block of file content at logical block `logicalBlock` of the open file.
     private func emit(_ block: UnsafeRawBufferPointer, logical logicalBlock: UInt64, inode ino: UInt32) throws {
         let logical = UInt32(truncatingIfNeeded: logicalBlock)
         if options.zeroBlocksAsHoles && EXT4.isAllZero(block) { return }
         let physical = try allocateData(1).lowerBound
-        var extents = nodes[Int(ino)].extents
-        nodes[Int(ino)].extents = []
-        if var last = extents.last, last.logical + last.length == logical,
-            last.physical + UInt64(last.length) == physical, last.length < EXT4.maximumExtentLength
-        {
-            last.length += 1
-            extents[extents.count - 1] = last
-        } else {
-            extents.append(EXT4.Extent(logical: logical, physical: physical, length: 1))
-        }
-        nodes[Int(ino)].extents = extents
+        nodes[Int(ino)].appendBlock(logical: logical, physical: physical)
         nodes[Int(ino)].dataBlocks += 1
         if !pendingBytes.isEmpty, pendingStart + UInt64(pendingBytes.count / EXT4.blockSize) != physical {
             try flushPending()
@@ -142,10 +138,13 @@ extension EXT4Writer {
         if pendingBytes.count >= Self.pendingLimit { try flushPending() }
     }
 
+    /// Hands the pending run over to be written behind: the next files are parsed and placed while the kernel
+    /// copies it. Whatever touches the image next waits for it.
     func flushPending() throws {
         guard !pendingBytes.isEmpty else { return }
-        try mapIO { try pendingBytes.withUnsafeBytes { try file.write($0, atByte: pendingStart * UInt64(EXT4.blockSize)) } }
-        pendingBytes.removeAll(keepingCapacity: true)
+        let run = pendingBytes
+        pendingBytes = []
+        try mapIO { try file.writeBehind(run, atByte: pendingStart * UInt64(EXT4.blockSize)) }
     }
 
     /// Allocates blocks from the data frontier; a fixed-size filesystem reports how much it would need.
@@ -162,8 +161,8 @@ extension EXT4Writer {
 
     /// Files with more than four extents get their index and leaf blocks now, right after their data.
     func buildTreeIfNeeded(_ ino: UInt32) throws {
+        guard nodes[Int(ino)].extentCount > EXT4.extentsInInode else { return }
         let extents = nodes[Int(ino)].extents
-        guard extents.count > EXT4.extentsInInode else { return }
         var allocated: [UInt64] = []
         let tree = try EXT4.buildExtentTree(
             extents, inode: ino, generation: 0, checksumSeed: checksumSeed,

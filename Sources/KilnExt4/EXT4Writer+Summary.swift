@@ -25,11 +25,13 @@ extension EXT4Writer {
     /// Which regular file owns which filesystem blocks (data and extent tree blocks), to name the files a
     /// damaged region of the image belongs to. Block numbers are filesystem blocks: byte `block * 4096` of the
     /// filesystem, `byteOffset + block * 4096` of the image file.
+    ///
+    /// Paths are kept as one buffer of UTF-8 text and an end offset each: a volume of a million small files
+    /// must not cost a million String allocations here.
     public struct FileMap: Sendable, Codable, Hashable {
-        /// One path per regular file (the first in byte order when it has several links), as text: bytes that
-        /// are not UTF-8 are escaped (``KilnCore/BytePath/description``).
-        public private(set) var paths: [String] = []
-        /// Block runs sorted by start block: `file` indexes ``paths``.
+        private var pathText: [UInt8] = []
+        private var pathEnds: [Int] = []
+        /// Block runs sorted by start block: `file` indexes the paths (``path(_:)``).
         public private(set) var runs: [Run] = []
 
         public struct Run: Sendable, Codable, Hashable {
@@ -40,9 +42,35 @@ extension EXT4Writer {
 
         public init() {}
 
-        mutating func add(path: String, runs fileRuns: [Range<UInt64>]) {
-            let index = paths.count
-            paths.append(path)
+        /// How many files the map holds.
+        public var fileCount: Int { pathEnds.count }
+
+        /// The UTF-8 text of file `index`'s path.
+        public func pathUTF8(_ index: Int) -> ArraySlice<UInt8> { pathText[pathSpan(index)] }
+
+        /// Where file `index`'s path lies in ``pathTextUTF8``.
+        public func pathSpan(_ index: Int) -> Range<Int> { (index == 0 ? 0 : pathEnds[index - 1])..<pathEnds[index] }
+
+        /// Every path's text, one after the other (``pathSpan(_:)`` says where each is): to share, not to copy.
+        public var pathTextUTF8: [UInt8] { pathText }
+
+        mutating func reserveCapacity(files: Int, pathBytes: Int, runs runCount: Int) {
+            pathText.reserveCapacity(pathBytes)
+            pathEnds.reserveCapacity(files)
+            runs.reserveCapacity(runCount)
+        }
+
+        /// File `index`'s path: one path per regular file (the first in byte order when it has several links), as
+        /// text: bytes that are not UTF-8 are escaped (``KilnCore/BytePath/description``).
+        public func path(_ index: Int) -> String { String(decoding: pathUTF8(index), as: UTF8.self) }
+
+        /// Every file's path, in file order.
+        public var paths: [String] { (0..<fileCount).map(path) }
+
+        mutating func add(path: some Collection<UInt8>, runs fileRuns: [Range<UInt64>]) {
+            let index = pathEnds.count
+            pathText.append(contentsOf: path)
+            pathEnds.append(pathText.count)
             for r in fileRuns where !r.isEmpty {
                 runs.append(Run(start: r.lowerBound, count: UInt64(r.count), file: index))
             }
@@ -52,7 +80,8 @@ extension EXT4Writer {
 
         /// The runs of the file at `path`.
         public func blocks(of path: String) -> [Range<UInt64>] {
-            guard let i = paths.firstIndex(of: path) else { return [] }
+            let wanted = Array(path.utf8)
+            guard let i = (0..<fileCount).first(where: { pathUTF8($0).elementsEqual(wanted) }) else { return [] }
             return runs.filter { $0.file == i }.map { $0.start..<($0.start + $0.count) }
         }
 
@@ -73,7 +102,7 @@ extension EXT4Writer {
                 if r.start + r.count > blocks.lowerBound { found.insert(r.file) }
                 i += 1
             }
-            return found.map { paths[$0] }.sorted()
+            return found.map(path).sorted()
         }
 
         /// Paths of the files that own any byte in `bytes` (filesystem-relative byte offsets), sorted.
@@ -84,14 +113,8 @@ extension EXT4Writer {
         }
     }
 
-    func makeSummary(geometry g: Geometry, free: FreeCounts, paths: [UInt32: BytePath]) -> Summary {
-        var map = FileMap()
-        for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
-            var runs = nodes[ino].extents.map { $0.physical..<($0.physical + UInt64($0.length)) }
-            runs.append(contentsOf: nodes[ino].treeBlocks.map { $0..<($0 + 1) })
-            map.add(path: paths[UInt32(ino)]?.description ?? "inode \(ino)", runs: runs)
-        }
-        map.sort()
+    func makeSummary(geometry g: Geometry, free: FreeCounts) -> Summary {
+        let map = fileMap()
         let u = uuid.hexString
         let canonical = [u.prefix(8), u.dropFirst(8).prefix(4), u.dropFirst(12).prefix(4), u.dropFirst(16).prefix(4), u.dropFirst(20)]
             .joined(separator: "-")
@@ -100,5 +123,58 @@ extension EXT4Writer {
             freeBlocks: free.blocks, freeInodes: UInt32(free.inodes), usedBlocks: g.blocks - free.blocks,
             groupCount: g.groups, uuid: canonical, byteSize: g.blocks * UInt64(EXT4.blockSize),
             byteOffset: file.offset, fileMap: map)
+    }
+
+    /// Every live regular file's runs under its first path (sorted, breadth-first), in inode order.
+    ///
+    /// The walk keeps, per file, only the directory it was first found in and a reference to its name; the
+    /// whole path is put together when the file is added, so the million paths of a large tree never exist at
+    /// once.
+    func fileMap() -> FileMap {
+        var directoryPaths: [UInt32: [UInt8]] = [EXT4.rootInode: []]
+        var firstEntry = [(directory: UInt32, name: [UInt8])?](repeating: nil, count: nodes.count)
+        var queue: [UInt32] = [EXT4.rootInode]
+        var head = 0
+        while head < queue.count {
+            let dir = queue[head]
+            head += 1
+            let prefix = directoryPaths[dir] ?? []
+            let children = (nodes[Int(dir)].children ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            for (name, c) in children {
+                switch nodes[Int(c)].kind {
+                case .directory:
+                    guard directoryPaths[c] == nil else { continue }
+                    directoryPaths[c] = prefix + [BytePath.slash] + name
+                    queue.append(c)
+                case .regular:
+                    if firstEntry[Int(c)] == nil { firstEntry[Int(c)] = (dir, name) }
+                default:
+                    continue
+                }
+            }
+        }
+        var map = FileMap()
+        // Room for all of it at once: a map grown by doubling could hold twice what it needs at the end.
+        var files = 0, pathBytes = 0, runCount = 0
+        for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
+            files += 1
+            runCount += nodes[ino].extentCount + nodes[ino].treeBlocks.count
+            if let (dir, name) = firstEntry[ino] { pathBytes += (directoryPaths[dir]?.count ?? 0) + 1 + name.count }
+        }
+        map.reserveCapacity(files: files, pathBytes: pathBytes + pathBytes / 64, runs: runCount)
+        var runs: [Range<UInt64>] = []
+        for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
+            runs.removeAll(keepingCapacity: true)
+            nodes[ino].forEachExtent { runs.append($0.physical..<($0.physical + UInt64($0.length))) }
+            runs.append(contentsOf: nodes[ino].treeBlocks.map { $0..<($0 + 1) })
+            if let (dir, name) = firstEntry[ino] {
+                let path = BytePath((directoryPaths[dir] ?? []) + [BytePath.slash] + name)
+                map.add(path: path.description.utf8, runs: runs)
+            } else {
+                map.add(path: "inode \(ino)".utf8, runs: runs)
+            }
+        }
+        map.sort()
+        return map
     }
 }

@@ -146,35 +146,12 @@ public final class EXT4Writer {
         }
     }
 
-    /// One node of the in-memory tree (an inode).
-    struct Node {
-        var kind: EXT4.FileKind
-        var metadata: EXT4.Metadata
-        var live = true
-        /// Directory entries that refer to this node (non-directories).
-        var links = 1
-        /// The parent of a directory.
-        var parent: UInt32 = 0
-        var size: UInt64 = 0
-        var extents: [EXT4.Extent] = []
-        /// Extent tree blocks written when the file was finished (files with more than four extents).
-        var treeBlocks: [UInt64] = []
-        var treeRoot: [UInt8]? = nil
-        var dataBlocks: UInt64 = 0
-        var symlinkTarget: [UInt8]? = nil
-        var device: EXT4.DeviceNumber? = nil
-        var xattrs: [EXT4.Xattr] = []
-        var children: [[UInt8]: UInt32]? = nil
-        var subdirectories = 0
-    }
-
     /// The file being streamed.
     struct OpenFile {
         var inode: UInt32
         var path: BytePath
         var size: UInt64 = 0
-        /// Bytes of the current, not yet complete block.
-        var partial = [UInt8](repeating: 0, count: EXT4.blockSize)
+        /// Bytes of the current, not yet complete block (held in ``EXT4Writer/partialBlock``).
         var partialCount = 0
     }
 
@@ -192,6 +169,9 @@ public final class EXT4Writer {
     var nodes: [Node]
     var allocator: EXT4.BlockAllocator
     var current: OpenFile?
+    /// The open file's last, incomplete block; zero past what it holds. One buffer for every file: a layer of a
+    /// million small files must not allocate and clear a block for each.
+    var partialBlock = [UInt8](repeating: 0, count: EXT4.blockSize)
     /// Contiguous file blocks waiting to be written in one call.
     var pendingStart: UInt64 = 0
     var pendingBytes: [UInt8] = []

@@ -93,50 +93,53 @@ public struct FileMap: Sendable, Hashable, Codable {
     /// The compact map of `input` in blocks of `blockSize` bytes.
     public init(_ input: FileMapInput, blockSize: Int = BlockHasher.ebsBlockSize, policy: FileMapPolicy = FileMapPolicy()) {
         let bs = UInt64(max(1, blockSize))
-        let layerNames = Set(input.files.compactMap(\.layer)).sorted()
+        let layerNames = input.layerNames.sorted()
         var layerIndex: [String: Int] = [:]
         for (i, name) in layerNames.enumerated() { layerIndex[name] = i }
+        // The input numbers layers in the order it met them; the map in name order.
+        let sortedLayer = input.layerNames.map { layerIndex[$0] ?? 0 }
+        let files = 0..<input.fileCount
 
         var layerRanges = Array(repeating: [Range<UInt64>](), count: layerNames.count)
-        for file in input.files {
-            guard let name = file.layer, let i = layerIndex[name] else { continue }
-            layerRanges[i].append(contentsOf: file.ranges.map { $0.blocks(bs) })
+        for i in files {
+            guard let n = input.layerNumber(i) else { continue }
+            layerRanges[sortedLayer[n]].append(contentsOf: input.ranges(i).map { $0.blocks(bs) })
         }
         layers = zip(layerNames, layerRanges).map { Layer(name: $0, blocks: BlockRuns($1)) }
 
         // The largest files are the ones worth naming, ties broken by path then layer so the selection is
         // reproducible.
-        let sizes = input.files.map { $0.ranges.reduce(0) { $0 &+ $1.length } }
-        let listed = Self.largest(max(0, policy.maximumListedFiles), of: input.files, sizes: sizes)
+        let sizes = files.map { input.ranges($0).reduce(0) { $0 &+ $1.length } }
+        let listed = Self.largest(max(0, policy.maximumListedFiles), of: input, sizes: sizes, layerOrder: sortedLayer)
         entries = listed.map { i in
-            let f = input.files[i]
-            return Entry(path: f.path, layer: f.layer.flatMap { layerIndex[$0] },
-                         bytes: sizes[i], blocks: BlockRuns(f.ranges.map { $0.blocks(bs) }))
+            Entry(path: input.path(i), layer: input.layerNumber(i).map { sortedLayer[$0] },
+                  bytes: sizes[i], blocks: BlockRuns(input.ranges(i).map { $0.blocks(bs) }))
         }
         entries.sort { ($0.path, $0.layer ?? -1) < ($1.path, $1.layer ?? -1) }
-        var isListed = [Bool](repeating: false, count: input.files.count)
+        var isListed = [Bool](repeating: false, count: input.fileCount)
         for i in listed { isListed[i] = true }
         var unlisted: [Range<UInt64>] = []
-        for (i, f) in input.files.enumerated() where !isListed[i] { for r in f.ranges { unlisted.append(r.blocks(bs)) } }
+        for i in files where !isListed[i] { for r in input.ranges(i) { unlisted.append(r.blocks(bs)) } }
         unlistedBlocks = BlockRuns(unlisted)
 
         var regionRanges: [String: [Range<UInt64>]] = [:]
         for r in input.regions { regionRanges[r.name, default: []].append(contentsOf: r.ranges.map { $0.blocks(bs) }) }
         regions = regionRanges.keys.sorted().map { Region(name: $0, blocks: BlockRuns(regionRanges[$0] ?? [])) }
-        totalFiles = input.files.count
+        totalFiles = input.fileCount
     }
 
-    /// The indexes of the `k` largest files (ties: path, then layer), without ordering every file: the k-th
-    /// largest size is found on the sizes alone, and only the files of that size are compared by path.
-    static func largest(_ k: Int, of files: [FileMapInput.File], sizes: [UInt64]) -> [Int] {
-        guard k < files.count else { return Array(files.indices) }
+    /// The indexes of the `k` largest files (ties: path bytes, then layer name), without ordering every file:
+    /// the k-th largest size is found on the sizes alone, and only the files of that size are compared by path.
+    static func largest(_ k: Int, of input: FileMapInput, sizes: [UInt64], layerOrder: [Int]) -> [Int] {
+        let files = 0..<input.fileCount
+        guard k < files.count else { return Array(files) }
         guard k > 0 else { return [] }
         let threshold = sizes.sorted(by: >)[k - 1]
-        var out = files.indices.filter { sizes[$0] > threshold }
-        let ties = files.indices.filter { sizes[$0] == threshold }.sorted { a, b in
-            let fa = files[a], fb = files[b]
-            if fa.path != fb.path { return fa.path < fb.path }
-            return (fa.layer ?? "") < (fb.layer ?? "")
+        var out = files.filter { sizes[$0] > threshold }
+        let ties = files.filter { sizes[$0] == threshold }.sorted { a, b in
+            let pa = input.pathUTF8(a), pb = input.pathUTF8(b)
+            if !pa.elementsEqual(pb) { return pa.lexicographicallyPrecedes(pb) }
+            return (input.layerNumber(a).map { layerOrder[$0] } ?? -1) < (input.layerNumber(b).map { layerOrder[$0] } ?? -1)
         }
         out.append(contentsOf: ties.prefix(k - out.count))
         return out

@@ -83,22 +83,24 @@ extension Bake {
         let snapshotsPrefix = Array("/\(Self.containerdRoot)/\(ContainerdRoot.Paths.snapshots)/".utf8)
         // Runs grouped by file in one counting pass (a million small files must not cost a million arrays in a
         // dictionary, then a sort of it).
-        let paths = fs.fileMap.paths
-        var firstRun = [Int](repeating: 0, count: paths.count + 1)
+        let fileCount = fs.fileMap.fileCount
+        var firstRun = [Int](repeating: 0, count: fileCount + 1)
         for run in fs.fileMap.runs { firstRun[run.file + 1] += 1 }
-        for i in 0..<paths.count { firstRun[i + 1] += firstRun[i] }
+        for i in 0..<fileCount { firstRun[i + 1] += firstRun[i] }
         var grouped = [(offset: UInt64, length: UInt64)](repeating: (0, 0), count: fs.fileMap.runs.count)
         var fill = firstRun
         for run in fs.fileMap.runs {
             grouped[fill[run.file]] = (fs.byteOffset + run.start * blockSize, run.count * blockSize)
             fill[run.file] += 1
         }
-        for index in paths.indices where firstRun[index + 1] > firstRun[index] {
-            let path = paths[index]
-            let normalized = path.utf8.first == UInt8(ascii: "/") ? path : "/" + path
+        // The paths' text is shared with the filesystem's map, not copied: a million paths are tens of MB.
+        map.reserveCapacity(files: fileCount, ranges: grouped.count)
+        let shared = map.sharePathText(fs.fileMap.pathTextUTF8)
+        for index in 0..<fileCount where firstRun[index + 1] > firstRun[index] {
+            let bytes = fs.fileMap.pathUTF8(index)
+            let absolute = bytes.first == UInt8(ascii: "/")
             var layer = rootfsLayer
-            let bytes = normalized.utf8
-            if bytes.starts(with: snapshotsPrefix) {
+            if absolute, bytes.starts(with: snapshotsPrefix) {
                 // The snapshot directory's number, up to the next slash.
                 var id: UInt64? = 0
                 for b in bytes.dropFirst(snapshotsPrefix.count) {
@@ -111,7 +113,12 @@ extension Bake {
                 }
                 layer = id.flatMap { layerOfSnapshot[$0] }
             }
-            map.addFile(path: normalized, layer: layer, ranges: Array(grouped[firstRun[index]..<firstRun[index + 1]]))
+            let ranges = grouped[firstRun[index]..<firstRun[index + 1]]
+            if absolute && shared {
+                map.addFile(pathSpan: fs.fileMap.pathSpan(index), layer: layer, ranges: ranges)
+            } else {
+                map.addFile(pathUTF8: (absolute ? [] : [UInt8(ascii: "/")]) + bytes, layer: layer, ranges: ranges)
+            }
         }
         // Everything else in the filesystem is metadata: superblocks, group descriptors, bitmaps, inode tables,
         // directories, the journal, extent blocks.

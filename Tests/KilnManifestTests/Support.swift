@@ -75,7 +75,7 @@ struct TestImage {
 
     static var fileMapInput: FileMapInput {
         var input = FileMapInput()
-        for f in files { input.files.append(.init(path: f.path, layer: f.layer, ranges: f.ranges)) }
+        for f in files { input.addFile(path: f.path, layer: f.layer, ranges: f.ranges.map { ($0.offset, $0.length) }) }
         for r in regions { input.regions.append(.init(name: r.name, ranges: r.ranges)) }
         return input
     }
