@@ -36,6 +36,37 @@ extension EXT4Writer {
     /// the final one only when `followFinal`. Missing intermediate directories are created when
     /// `createParents`, otherwise the walk stops with `nil`.
     func walk(_ path: BytePath, root: UInt32, followFinal: Bool, createParents: Bool) throws -> Walk? {
+        // Layers list a directory's entries together: the directory the last path's parent resolved to is
+        // usually this one's too, and nothing that would resolve it differently (a removal) has happened since.
+        let split = Self.parentAndName(path.bytes)
+        if !followFinal, let (parent, name) = split, let cached = lastParent, cached.generation == treeGeneration,
+            cached.root == root, cached.parent.elementsEqual(parent)
+        {
+            guard name.count <= EXT4.maximumNameLength else { throw Error.nameTooLong(path: path, length: name.count) }
+            guard !name.contains(0) else { throw Error.invalidName(path: path) }
+            let key = Array(name)
+            return Walk(directory: cached.directory, name: key, existing: nodes[Int(cached.directory)].children?[key])
+        }
+        let result = try fullWalk(path, root: root, followFinal: followFinal, createParents: createParents)
+        if !followFinal, let (parent, name) = split, let w = result, let found = w.name, found.elementsEqual(name) {
+            lastParent = ParentCache(root: root, parent: Array(parent), directory: w.directory, generation: treeGeneration)
+        }
+        return result
+    }
+
+    /// The bytes before the final component and the final component, when that is a name (not `.` or `..`).
+    static func parentAndName(_ bytes: [UInt8]) -> (parent: ArraySlice<UInt8>, name: ArraySlice<UInt8>)? {
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == BytePath.slash { end -= 1 }
+        guard end > 0 else { return nil }
+        var start = end
+        while start > 0 && bytes[start - 1] != BytePath.slash { start -= 1 }
+        let name = bytes[start..<end]
+        if name.elementsEqual([0x2E]) || name.elementsEqual([0x2E, 0x2E]) { return nil }
+        return (bytes[0..<start], name)
+    }
+
+    private func fullWalk(_ path: BytePath, root: UInt32, followFinal: Bool, createParents: Bool) throws -> Walk? {
         var stack: [UInt32] = [root]
         var queue = Array(Self.components(path.bytes).reversed())
         var followed = 0
@@ -146,6 +177,7 @@ extension EXT4Writer {
     /// link and freeing them when no link is left.
     func unlink(_ name: [UInt8], in dir: UInt32) throws {
         guard let child = nodes[Int(dir)].children?.removeValue(forKey: name) else { return }
+        treeGeneration &+= 1
         if nodes[Int(child)].kind != .directory {
             try dropLink(child)
             return

@@ -169,6 +169,17 @@ public final class EXT4Writer {
     var nodes: [Node]
     var allocator: EXT4.BlockAllocator
     var current: OpenFile?
+    /// Counts removals from the tree: a path resolved before one may resolve differently after it.
+    var treeGeneration: UInt64 = 0
+    /// Where the last walked path's parent led (``walk(_:root:followFinal:createParents:)``).
+    var lastParent: ParentCache?
+
+    struct ParentCache {
+        var root: UInt32
+        var parent: [UInt8]
+        var directory: UInt32
+        var generation: UInt64
+    }
     /// The open file's last, incomplete block; zero past what it holds. One buffer for every file: a layer of a
     /// million small files must not allocate and clear a block for each.
     var partialBlock = [UInt8](repeating: 0, count: EXT4.blockSize)

@@ -7,6 +7,48 @@ import KilnCore
 /// Paths resolve inside a subtree root the way containerd extracts layers (securejoin semantics).
 @Suite(.enabled(if: Tools.haveE2fsprogs, "e2fsprogs (e2fsck, debugfs, mke2fs) is not installed"))
 struct PathSemanticsTests {
+    /// Entries of one directory reuse the walk of their parent; a removal in between must send the next entry
+    /// down the tree again, where the parent may now be a symlink, a file, or a new directory.
+    @Test func aParentReplacedBetweenEntriesIsWalkedAgain() throws {
+        let s = try Scratch()
+        let w = try EXT4Writer(path: s.path("parents.img"), options: options())
+        let layer = try w.makeDirectory("fs")
+        try w.writeFile("a/x", contents: [1], under: layer)
+        try w.writeFile("a/y", contents: [2], under: layer)
+        // The parent becomes a symlink to another directory: the next entry lands there.
+        #expect(try w.remove("a", under: layer))
+        try w.makeDirectory("b", under: layer)
+        try w.makeSymlink("a", target: "b", under: layer)
+        try w.writeFile("a/z", contents: [3], under: layer)
+        #expect(try w.lookup("b/z", under: layer)?.size == 1)
+        #expect(try w.lookup("a", under: layer)?.kind == .symlink)
+        // The parent becomes a file: the next entry beneath it is refused.
+        try w.writeFile("c/x", contents: [4], under: layer)
+        try w.writeFile("c", contents: [5, 5], under: layer)
+        #expect(throws: EXT4Writer.Error.notADirectory(path: "c/y")) { try w.writeFile("c/y", contents: [], under: layer) }
+        // The parent is replaced by a new directory of the same name: the old one's entries are gone.
+        try w.writeFile("d/x", contents: [6], under: layer)
+        #expect(try w.remove("d", under: layer))
+        try w.writeFile("d/y", contents: [7], under: layer)
+        #expect(try w.children(of: "d", under: layer) == ["y"])
+        // The entry replaced lies on the parent's own way (the parent is a symlink through it): same parent
+        // bytes as the entry before, but it no longer resolves.
+        try w.makeDirectory("e/sub", under: layer)
+        try w.makeSymlink("via", target: "e/sub/..", under: layer)
+        try w.writeFile("via/f1", contents: [9], under: layer)
+        try w.writeFile("via/sub", contents: [9], under: layer)
+        #expect(throws: EXT4Writer.Error.notADirectory(path: "via/f2")) { try w.writeFile("via/f2", contents: [], under: layer) }
+        #expect(try w.children(of: "e", under: layer) == ["f1", "sub"])
+        // The same parent under another root is another directory.
+        let other = try w.makeDirectory("other")
+        try w.writeFile("d/z", contents: [8], under: other)
+        #expect(try w.children(of: "d", under: layer) == ["y"])
+        #expect(try w.children(of: "d", under: other) == ["z"])
+        _ = try w.close()
+        let checked = try fsck(s.path("parents.img"))
+        #expect(checked.status == 0, "\(checked)")
+    }
+
     @Test func pathsStayInsideTheSubtreeRoot() throws {
         let s = try Scratch()
         let img = s.path("paths.img")
