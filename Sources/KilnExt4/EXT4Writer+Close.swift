@@ -1,3 +1,4 @@
+import Dispatch
 import KilnCore
 /// Finishing the filesystem: sizing, placing and writing all metadata.
 extension EXT4Writer {
@@ -238,17 +239,39 @@ extension EXT4Writer {
         let layout = try plan(&allocator, geometry: geometry, directories: directories, xattrInodes: xattrInodes)
         isClosed = true
 
-        let metadata = try writeMetadata(geometry: geometry, layout: layout, directories: directories, paths: paths)
-        placementFile = encodePlacement(geometry: geometry, layout: layout)
+        // The placement record and the file map only read the tree, as writing the metadata does: a second
+        // core builds them meanwhile. Nothing changes the tree until both are done.
+        nonisolated(unsafe) let reader = self
+        let side = SideWork()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            side.placement = reader.encodePlacement(geometry: geometry, layout: layout)
+            side.fileMap = reader.fileMap()
+        }
+        let metadata: FreeCounts
+        do {
+            metadata = try writeMetadata(geometry: geometry, layout: layout, directories: directories, paths: paths)
+        } catch {
+            group.wait()
+            throw error
+        }
+        group.wait()
+        placementFile = side.placement
         // The file covers the filesystem, and at least the size that was asked for (a partial last group too
         // small to use is left out of the filesystem but not out of the file).
         try mapIO { try file.extend(toBlocks: max(geometry.blocks, fixedBlocks ?? 0)) }
         file.close()
-        let summary = makeSummary(geometry: geometry, free: metadata)
+        let summary = makeSummary(geometry: geometry, free: metadata, fileMap: side.fileMap)
         // The tree is not needed any more, and a large one is most of the writer's memory: the manifest that
         // follows should not have to share the machine with it.
         nodes = []
         return summary
+    }
+
+    /// What the second core builds while close() writes the metadata.
+    final class SideWork: @unchecked Sendable {
+        var placement: [UInt8] = []
+        var fileMap = FileMap()
     }
 
     /// Totals gathered while writing the group descriptors.
@@ -379,27 +402,29 @@ extension EXT4Writer {
         // the place of a base's file that did not come back, a stretch skipped for an inode table) is free.
         // The map covers the groups up to the last referenced block only: a large, mostly empty filesystem has
         // nothing past its metadata, and its bitmaps there are all free.
-        var referenced: [Range<UInt64>] = []
-        func mark(_ r: Range<UInt64>) { if !r.isEmpty { referenced.append(r) } }
-        for ino in 2..<nodes.count where nodes[ino].live {
-            nodes[ino].forEachExtent { mark($0.physical..<($0.physical + UInt64($0.length))) }
-            for b in nodes[ino].treeBlocks { mark(b..<(b + 1)) }
+        // Two passes over what refers to blocks, the first for the last block, the second to mark them: no list
+        // of a million runs in between.
+        func forEachReferenced(_ mark: (Range<UInt64>) -> Void) {
+            for ino in 2..<nodes.count where nodes[ino].live {
+                nodes[ino].forEachExtent { mark($0.physical..<($0.physical + UInt64($0.length))) }
+                for b in nodes[ino].treeBlocks { mark(b..<(b + 1)) }
+            }
+            for runs in p.directoryRuns.values { for r in runs { mark(r) } }
+            for blocks in p.directoryTreeBlocks.values { for b in blocks { mark(b..<(b + 1)) } }
+            for b in p.xattrBlocks.values { mark(b..<(b + 1)) }
+            for r in p.journalRuns { mark(r) }
+            for b in p.journalTreeBlocks { mark(b..<(b + 1)) }
+            for group in 0..<Int(g.groups) {
+                mark(p.blockBitmaps[group]..<(p.blockBitmaps[group] + 1))
+                mark(p.inodeBitmaps[group]..<(p.inodeBitmaps[group] + 1))
+                mark(p.inodeTables[group]..<(p.inodeTables[group] + g.inodeTableBlocks))
+            }
         }
-        for runs in p.directoryRuns.values { for r in runs { mark(r) } }
-        for blocks in p.directoryTreeBlocks.values { for b in blocks { mark(b..<(b + 1)) } }
-        for b in p.xattrBlocks.values { mark(b..<(b + 1)) }
-        for r in p.journalRuns { mark(r) }
-        for b in p.journalTreeBlocks { mark(b..<(b + 1)) }
-        for group in 0..<Int(g.groups) {
-            mark(p.blockBitmaps[group]..<(p.blockBitmaps[group] + 1))
-            mark(p.inodeBitmaps[group]..<(p.inodeBitmaps[group] + 1))
-            mark(p.inodeTables[group]..<(p.inodeTables[group] + g.inodeTableBlocks))
-        }
-        let last = referenced.reduce(0) { max($0, $1.upperBound) }
+        var last: UInt64 = 0
+        forEachReferenced { r in if !r.isEmpty { last = max(last, r.upperBound) } }
         let mappedGroups = min(g.groups, (last + EXT4.blocksPerGroup - 1) / EXT4.blocksPerGroup)
         var used = [UInt8](repeating: 0, count: Int(mappedGroups) * EXT4.blockSize)
-        for r in referenced { Self.setBits(&used, r, to: true) }
-        referenced = []
+        forEachReferenced { r in if !r.isEmpty { Self.setBits(&used, r, to: true) } }
         var freeBlocks: [UInt64] = []
         var blockBitmapChecksums: [UInt32] = []
         for group in 0..<g.groups {

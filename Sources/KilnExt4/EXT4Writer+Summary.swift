@@ -113,8 +113,7 @@ extension EXT4Writer {
         }
     }
 
-    func makeSummary(geometry g: Geometry, free: FreeCounts) -> Summary {
-        let map = fileMap()
+    func makeSummary(geometry g: Geometry, free: FreeCounts, fileMap map: FileMap) -> Summary {
         let u = uuid.hexString
         let canonical = [u.prefix(8), u.dropFirst(8).prefix(4), u.dropFirst(12).prefix(4), u.dropFirst(16).prefix(4), u.dropFirst(20)]
             .joined(separator: "-")
@@ -125,53 +124,63 @@ extension EXT4Writer {
             byteOffset: file.offset, fileMap: map)
     }
 
-    /// Every live regular file's runs under its first path (sorted, breadth-first), in inode order.
+    /// Every live regular file's runs under its first path (sorted, breadth-first), in the order the walk
+    /// finds them.
     ///
-    /// The walk keeps, per file, only the directory it was first found in and a reference to its name; the
-    /// whole path is put together when the file is added, so the million paths of a large tree never exist at
-    /// once.
+    /// Only directories' paths are kept while walking; a file's path is put together when it is added, so the
+    /// million paths of a large tree never exist as separate values.
     func fileMap() -> FileMap {
-        var directoryPaths: [UInt32: [UInt8]] = [EXT4.rootInode: []]
-        var firstEntry = [(directory: UInt32, name: [UInt8])?](repeating: nil, count: nodes.count)
-        var queue: [UInt32] = [EXT4.rootInode]
-        var head = 0
-        while head < queue.count {
-            let dir = queue[head]
-            head += 1
-            let prefix = directoryPaths[dir] ?? []
-            let children = (nodes[Int(dir)].children ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            for (name, c) in children {
+        // Room for all of it at once (a first, unsorted walk counts it): a map grown by doubling could hold
+        // twice what it needs at the end.
+        var seen = [UInt64](repeating: 0, count: nodes.count / 64 + 1)
+        func firstSight(_ ino: UInt32) -> Bool {
+            let (word, bit) = (Int(ino) / 64, UInt64(1) << (UInt64(ino) % 64))
+            defer { seen[word] |= bit }
+            return seen[word] & bit == 0
+        }
+        var files = 0, pathBytes = 0, runCount = 0
+        var counting: [(UInt32, Int)] = [(EXT4.rootInode, 0)]
+        while let (dir, prefixLength) = counting.popLast() {
+            for (name, c) in nodes[Int(dir)].children ?? [:] {
                 switch nodes[Int(c)].kind {
                 case .directory:
-                    guard directoryPaths[c] == nil else { continue }
-                    directoryPaths[c] = prefix + [BytePath.slash] + name
-                    queue.append(c)
-                case .regular:
-                    if firstEntry[Int(c)] == nil { firstEntry[Int(c)] = (dir, name) }
+                    counting.append((c, prefixLength + 1 + name.count))
+                case .regular where firstSight(c):
+                    files += 1
+                    pathBytes += prefixLength + 1 + name.count
+                    runCount += nodes[Int(c)].extentCount + nodes[Int(c)].treeBlocks.count
                 default:
                     continue
                 }
             }
         }
         var map = FileMap()
-        // Room for all of it at once: a map grown by doubling could hold twice what it needs at the end.
-        var files = 0, pathBytes = 0, runCount = 0
-        for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
-            files += 1
-            runCount += nodes[ino].extentCount + nodes[ino].treeBlocks.count
-            if let (dir, name) = firstEntry[ino] { pathBytes += (directoryPaths[dir]?.count ?? 0) + 1 + name.count }
-        }
         map.reserveCapacity(files: files, pathBytes: pathBytes + pathBytes / 64, runs: runCount)
+
+        for i in seen.indices { seen[i] = 0 }
+        var directoryPaths: [UInt32: [UInt8]] = [EXT4.rootInode: []]
+        var queue: [UInt32] = [EXT4.rootInode]
+        var head = 0
         var runs: [Range<UInt64>] = []
-        for ino in Int(EXT4.firstNonReservedInode)..<nodes.count where nodes[ino].live && nodes[ino].kind == .regular {
-            runs.removeAll(keepingCapacity: true)
-            nodes[ino].forEachExtent { runs.append($0.physical..<($0.physical + UInt64($0.length))) }
-            runs.append(contentsOf: nodes[ino].treeBlocks.map { $0..<($0 + 1) })
-            if let (dir, name) = firstEntry[ino] {
-                let path = BytePath((directoryPaths[dir] ?? []) + [BytePath.slash] + name)
-                map.add(path: path.description.utf8, runs: runs)
-            } else {
-                map.add(path: "inode \(ino)".utf8, runs: runs)
+        while head < queue.count {
+            let dir = queue[head]
+            head += 1
+            let prefix = directoryPaths.removeValue(forKey: dir) ?? []
+            let children = (nodes[Int(dir)].children ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            for (name, c) in children {
+                switch nodes[Int(c)].kind {
+                case .directory:
+                    guard firstSight(c) else { continue }
+                    directoryPaths[c] = prefix + [BytePath.slash] + name
+                    queue.append(c)
+                case .regular where firstSight(c):
+                    runs.removeAll(keepingCapacity: true)
+                    nodes[Int(c)].forEachExtent { runs.append($0.physical..<($0.physical + UInt64($0.length))) }
+                    runs.append(contentsOf: nodes[Int(c)].treeBlocks.map { $0..<($0 + 1) })
+                    map.add(path: BytePath(prefix + [BytePath.slash] + name).description.utf8, runs: runs)
+                default:
+                    continue
+                }
             }
         }
         map.sort()

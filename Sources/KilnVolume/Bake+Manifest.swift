@@ -122,7 +122,8 @@ extension Bake {
         }
         // Everything else in the filesystem is metadata: superblocks, group descriptors, bitmaps, inode tables,
         // directories, the journal, extent blocks.
-        let runs = fs.fileMap.runs.sorted { $0.start < $1.start }
+        // The filesystem's map keeps its runs sorted by start block.
+        let runs = fs.fileMap.runs
         var metadata: [(offset: UInt64, length: UInt64)] = []
         var next: UInt64 = 0
         for run in runs {
