@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Dispatch
 import KilnCore
+import Synchronization
 
 extension EXT4 {
     /// Block I/O on the file that holds the filesystem, relative to the filesystem's byte offset in that file.
@@ -171,8 +172,8 @@ final class WriteBehind: @unchecked Sendable {
     private let queue = DispatchQueue(label: "kiln.ext4.write-behind")
     /// Buffers in flight: enough to keep the kernel busy, few enough to bound memory.
     private let inFlight = DispatchSemaphore(value: 3)
-    /// The first failure; written on `queue`, read after waiting for it.
-    private var failure: EXT4.ImageFile.Failure?
+    /// The first failure: written on `queue`, read by the next write (which then refuses at once) or wait.
+    private let failure = Mutex<EXT4.ImageFile.Failure?>(nil)
 
     init(fd: Int32, path: String, observer: (any ImageWriteObserver)?) {
         self.fd = fd
@@ -181,11 +182,11 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     func write(_ bytes: [UInt8], at position: UInt64) throws {
-        if let failure { throw failure }
+        if let failed = failure.withLock({ $0 }) { throw failed }
         inFlight.wait()
         queue.async { [self] in
             defer { inFlight.signal() }
-            guard failure == nil else { return }
+            guard failure.withLock({ $0 == nil }) else { return }
             let failed: Int32? = bytes.withUnsafeBytes { raw in
                 guard let base = raw.baseAddress else { return nil }
                 var done = 0
@@ -200,7 +201,7 @@ final class WriteBehind: @unchecked Sendable {
                 return nil
             }
             if let failed {
-                failure = .io("write", path, failed)
+                failure.withLock { $0 = .io("write", path, failed) }
                 return
             }
             observer?.imageDidChange(offset: position, count: UInt64(bytes.count))
@@ -213,7 +214,7 @@ final class WriteBehind: @unchecked Sendable {
     /// Waits, then throws the first failure.
     func settle() throws {
         wait()
-        if let failure { throw failure }
+        if let failed = failure.withLock({ $0 }) { throw failed }
     }
 }
 
