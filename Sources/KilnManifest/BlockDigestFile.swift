@@ -60,6 +60,8 @@ public struct BlockDigestFile: Sendable, Hashable {
         case doesNotFitManifest(String, String)
         /// Not a regular file (a symlink, a directory, a device).
         case notARegularFile(String, String)
+        /// Far longer than what the filesystem stores for it: a file with holes, which kiln never writes.
+        case sparse(String, length: UInt64, stored: UInt64)
 
         public var description: String {
             switch self {
@@ -75,6 +77,8 @@ public struct BlockDigestFile: Sendable, Hashable {
             case .badBlockSize(let p, let s): return "block digest file '\(p)' has block size \(s)"
             case .doesNotFitManifest(let p, let why): return "block digest file '\(p)' is not its manifest's: \(why)"
             case .notARegularFile(let p, let what): return "block digest file '\(p)' is \(what), not a regular file"
+            case .sparse(let p, let length, let stored):
+                return "block digest file '\(p)' is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none (refused before reading it into memory)"
             }
         }
     }
@@ -148,7 +152,8 @@ public struct BlockDigestFile: Sendable, Hashable {
     ///
     /// The sidecar is input like the manifest: it is opened without following a symlink, must be a regular
     /// file, and its header is read first, so a file whose length is not what the header lists is refused
-    /// before its body is read (a sparse terabyte named `manifest.blocks` costs nothing).
+    /// before its body is read (a sparse terabyte named `manifest.blocks` costs nothing), and so is one whose
+    /// header agrees with a length mostly made of holes.
     public static func load(path: String) throws -> Loaded {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
@@ -179,6 +184,10 @@ public struct BlockDigestFile: Sendable, Hashable {
             _ = try header.withUnsafeBytes { try BlockDigestFile(decoding: $0, name: path, fileLength: size) }
         }
         guard size <= UInt64(Int.max) else { throw Error.truncatedHeader(path, actual: size) }
+        // A header and a length that agree can still claim a terabyte of holes: the body is read whole, so a file
+        // that stores far less than its length is refused before memory is set aside for it.
+        let stored = UInt64(max(0, st.st_blocks)) &* 512
+        if size > 1 << 20, stored < size / 2 { throw Error.sparse(path, length: size, stored: stored) }
         var bytes = [UInt8](repeating: 0, count: Int(size))
         let read = try readFully(fd, into: &bytes, at: 0, path: path)
         guard read == bytes.count else { throw Error.unreadable(path, "the file shrank while it was read") }

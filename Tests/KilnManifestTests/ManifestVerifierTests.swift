@@ -337,6 +337,24 @@ struct HostileManifestTests {
         try handle.close()
         let entries = UInt64((good.count - 32) / 40)
         #expect(throws: BlockDigestFile.Error.badLength(path, entries: entries, actual: 1 << 40)) { try BlockDigestFile.load(path: path) }
+        // A header that agrees with a 640 GiB length made of holes: refused before memory is set aside for it.
+        try FileManager.default.removeItem(atPath: path)
+        let claimed: UInt64 = 1 << 34
+        var header = Array("KILNBLKS".utf8)
+        for (value, width) in [(UInt64(1), 4), (UInt64(524_288), 4), (claimed * 2, 8), (claimed, 8)] {
+            header += (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+        }
+        try Data(header).write(to: URL(fileURLWithPath: path))
+        let length = 32 + claimed * 40
+        let sparse = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try sparse.truncate(atOffset: length)
+        try sparse.close()
+        let error = #expect(throws: BlockDigestFile.Error.self) { try BlockDigestFile.load(path: path) }
+        guard case .sparse(path, length, _) = error else {
+            Issue.record("unexpected \(String(describing: error))")
+            return
+        }
+        #expect(error?.exitStatus == .input)
     }
 
     @Test("a number that does not fit its field is said to be one, not invalid JSON", arguments: ["-5", "1.5", "18446744073709551616"])
