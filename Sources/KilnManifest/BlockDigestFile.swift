@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 
 /// The per-block digest sidecar (`manifest.blocks`): the index and sha256 of every written block, in a compact
@@ -155,22 +156,12 @@ public struct BlockDigestFile: Sendable, Hashable {
     /// before its body is read (a sparse terabyte named `manifest.blocks` costs nothing), and so is one whose
     /// header agrees with a length mostly made of holes.
     public static func load(path: String) throws -> Loaded {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let e = errno
-            if e == ENOENT { throw Error.missing(path) }
-            if e == ELOOP { throw Error.notARegularFile(path, "a symbolic link") }
-            throw Error.unreadable(path, String(cString: strerror(e)))
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Error.unreadable(path, String(cString: strerror(errno))) }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw Error.notARegularFile(path, st.st_mode & S_IFMT == S_IFDIR ? "a directory" : "a special file")
-        }
-        let size = UInt64(max(0, st.st_size))
+        let file: InputFile
+        do { file = try InputFile(path: path, followSymlink: false) } catch { throw Self.error(error, path: path) }
+        let size = file.length
         var header = [UInt8](repeating: 0, count: headerSize)
-        let got = try readFully(fd, into: &header, at: 0, path: path)
+        let got: Int
+        do { got = try file.read(into: &header, at: 0) } catch { throw Self.error(error, path: path) }
         if got >= magic.count, Array(header[0..<magic.count]) != magic { throw Error.badMagic(path) }
         let declared: UInt64? = got == headerSize && Array(header[0..<8]) == magic
             ? header.withUnsafeBytes { raw in
@@ -183,38 +174,25 @@ public struct BlockDigestFile: Sendable, Hashable {
             // The decoder gives the precise refusal from the header alone.
             _ = try header.withUnsafeBytes { try BlockDigestFile(decoding: $0, name: path, fileLength: size) }
         }
-        guard size <= UInt64(Int.max) else { throw Error.truncatedHeader(path, actual: size) }
         // A header and a length that agree can still claim a terabyte of holes: the body is read whole, so a file
         // that stores far less than its length is refused before memory is set aside for it.
-        let stored = UInt64(max(0, st.st_blocks)) &* 512
-        if size > 1 << 20, stored < size / 2 { throw Error.sparse(path, length: size, stored: stored) }
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        let read = try readFully(fd, into: &bytes, at: 0, path: path)
-        guard read == bytes.count else { throw Error.unreadable(path, "the file shrank while it was read") }
+        let bytes: [UInt8]
+        do { bytes = try file.readAll(limit: UInt64(Int.max)) } catch { throw Self.error(error, path: path) }
         return try bytes.withUnsafeBytes { raw in
             let file = try BlockDigestFile(decoding: raw, name: path)
             return Loaded(file: file, digest: Digest(sha256: SHA256Hasher.hashBytes(raw)), size: UInt64(raw.count))
         }
     }
 
-    /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
-    private static func readFully(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String) throws -> Int {
-        var done = 0
-        let failure: Int32? = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return nil }
-            while done < raw.count {
-                let n = pread(fd, base + done, raw.count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return nil
+    private static func error(_ failure: InputFile.Failure, path: String) -> Error {
+        switch failure {
+        case .missing: return .missing(path)
+        case .notARegularFile(let what): return .notARegularFile(path, what)
+        case .tooLarge(let length, _): return .truncatedHeader(path, actual: length)
+        case .sparse(let length, let stored): return .sparse(path, length: length, stored: stored)
+        case .unreadable(let why): return .unreadable(path, why)
+        case .changed: return .unreadable(path, "the file changed while it was read")
         }
-        if let failure { throw Error.unreadable(path, String(cString: strerror(failure))) }
-        return done
     }
 
     /// Writes the sidecar atomically to `path` and returns what the manifest records about it.

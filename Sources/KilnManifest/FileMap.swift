@@ -194,26 +194,58 @@ public struct BlockOwners: Sendable, Hashable, Codable {
 /// Answers ``BlockOwners`` queries on a ``FileMap`` in logarithmic time, for verifying images with many bad blocks.
 public struct FileMapIndex: Sendable {
     private let map: FileMap
-    // Every run of every listed file, sorted by start, under a tree of the largest end in each span: the runs
-    // that reach a query are found without walking past the ones that do not, so a manifest whose runs all
-    // overlap (hostile, or one huge file early on) costs each query a logarithm, not a scan.
-    private let starts: [UInt64]
-    private let owner: [Int]
-    private let leaves: Int
-    private let maxEnd: [UInt64]
+    private let files: RunTree
+    // Layers and regions get trees of their own: a manifest is input, and one listing a million layers must not
+    // make every bad range a scan of all of them.
+    private let layers: RunTree
+    private let regions: RunTree
 
     /// The most runs one query collects; past it the answer says there are more (``BlockOwners/moreFiles``).
     public static let runLimit = 4096
 
     public init(_ map: FileMap) {
         self.map = map
-        var runs: [(start: UInt64, end: UInt64, entry: Int)] = []
-        for (i, e) in map.entries.enumerated() {
-            for r in e.blocks.runs { runs.append((r.lowerBound, r.upperBound, i)) }
+        files = RunTree(map.entries.map(\.blocks))
+        layers = RunTree(map.layers.map(\.blocks))
+        regions = RunTree(map.regions.map(\.blocks))
+    }
+
+    /// What owns any block of `blocks`.
+    public func owners(of blocks: Range<UInt64>) -> BlockOwners {
+        guard !blocks.isEmpty else { return BlockOwners() }
+        let (hits, more) = files.owners(of: blocks, limit: Self.runLimit)
+        let listed = hits.map { e in
+            let entry = map.entries[e]
+            return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { map.layers.indices.contains($0) ? map.layers[$0].name : nil })
         }
-        runs.sort { ($0.start, $0.entry) < ($1.start, $1.entry) }
+        // Layers and regions are few in any real map; their names are all collected, in the map's (name) order.
+        var owners = BlockOwners(
+            files: listed,
+            layers: layers.owners(of: blocks, limit: .max).owners.map { map.layers[$0].name },
+            regions: regions.owners(of: blocks, limit: .max).owners.map { map.regions[$0].name },
+            unlistedFiles: map.unlistedBlocks.intersects(blocks))
+        owners.moreFiles = more ? true : nil
+        return owners
+    }
+}
+
+/// Every run of a list of block sets, sorted by start, under a tree of the largest end in each span: the runs that
+/// reach a query are found without walking past the ones that do not, so a map whose runs all overlap (hostile,
+/// or one huge file early on) costs each query a logarithm, not a scan.
+struct RunTree: Sendable {
+    private let starts: [UInt64]
+    private let owner: [Int]
+    private let leaves: Int
+    private let maxEnd: [UInt64]
+
+    init(_ sets: [BlockRuns]) {
+        var runs: [(start: UInt64, end: UInt64, owner: Int)] = []
+        for (i, set) in sets.enumerated() {
+            for r in set.runs { runs.append((r.lowerBound, r.upperBound, i)) }
+        }
+        runs.sort { ($0.start, $0.owner) < ($1.start, $1.owner) }
         starts = runs.map(\.start)
-        owner = runs.map(\.entry)
+        owner = runs.map(\.owner)
         var size = 1
         while size < runs.count { size *= 2 }
         leaves = size
@@ -223,9 +255,9 @@ public struct FileMapIndex: Sendable {
         maxEnd = tree
     }
 
-    /// What owns any block of `blocks`.
-    public func owners(of blocks: Range<UInt64>) -> BlockOwners {
-        guard !blocks.isEmpty else { return BlockOwners() }
+    /// The sets with a run reaching into `blocks`, ascending, from at most `limit` runs; `more` when runs past
+    /// the limit reach it too.
+    func owners(of blocks: Range<UInt64>, limit: Int) -> (owners: [Int], more: Bool) {
         // Runs starting before the range's end: the first `count` in start order.
         var lo = 0
         var hi = starts.count
@@ -242,7 +274,7 @@ public struct FileMapIndex: Sendable {
         while let (node, first, width) = stack.popLast() {
             guard first < count, maxEnd[node] > blocks.lowerBound else { continue }
             if width == 1 {
-                guard found < Self.runLimit else {
+                guard found < limit else {
                     more = true
                     break
                 }
@@ -254,17 +286,7 @@ public struct FileMapIndex: Sendable {
             stack.append((2 * node + 1, first + half, half))
             stack.append((2 * node, first, half))
         }
-        let files = hits.sorted().map { e in
-            let entry = map.entries[e]
-            return BlockOwners.File(path: entry.path, layer: entry.layer.flatMap { map.layers.indices.contains($0) ? map.layers[$0].name : nil })
-        }
-        var owners = BlockOwners(
-            files: files,
-            layers: map.layers.filter { $0.blocks.intersects(blocks) }.map(\.name),
-            regions: map.regions.filter { $0.blocks.intersects(blocks) }.map(\.name),
-            unlistedFiles: map.unlistedBlocks.intersects(blocks))
-        owners.moreFiles = more ? true : nil
-        return owners
+        return (hits.sorted(), more)
     }
 }
 

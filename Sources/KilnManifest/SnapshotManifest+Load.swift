@@ -8,6 +8,8 @@ extension SnapshotManifest {
         case unreadable(String, String)
         case invalid(String, String)
         case unsupportedSchema(String, Int)
+        /// Longer than ``SnapshotManifest/maximumFileSize``: refused before it is read.
+        case tooLarge(String, length: UInt64, limit: UInt64)
 
         public var description: String {
             switch self {
@@ -16,6 +18,8 @@ extension SnapshotManifest {
             case .invalid(let p, let why): return "'\(p)' is not a valid kiln snapshot manifest: \(why)"
             case .unsupportedSchema(let p, let v):
                 return "manifest '\(p)' has schemaVersion \(v); this kiln reads schemaVersion \(SnapshotManifest.currentSchemaVersion)"
+            case .tooLarge(let p, let length, let limit):
+                return "manifest '\(p)' is \(length) bytes, past the \(limit)-byte budget for a manifest (kiln's manifests of a million files are a few MB): refused before it is read"
             }
         }
     }
@@ -69,16 +73,37 @@ extension SnapshotManifest {
         !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(0x2F) && !name.utf8.contains(0)
     }
 
+    /// The longest manifest kiln reads, 256 MiB. A manifest lists at most a few thousand files one by one and
+    /// its block runs stay short, so a real one is a few MB; the budget keeps a hostile one from costing gigabytes
+    /// of memory in the decoder.
+    public static let maximumFileSize: UInt64 = 256 << 20
+
     /// Reads and decodes the manifest at `path`.
     public static func load(path: String) throws -> SnapshotManifest {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw Error.missing(path) }
-        guard !isDirectory.boolValue else { throw Error.invalid(path, "it is a directory (give the manifest.json in it)") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw Error.unreadable(path, error.localizedDescription)
+        try loadWithBytes(path: path).manifest
+    }
+
+    /// Reads and decodes the manifest at `path`, returning the bytes it was decoded from as well (their digest
+    /// identifies the manifest). The file must be a regular file within ``maximumFileSize``: a FIFO or a device
+    /// named `manifest.json` is refused instead of read forever.
+    public static func loadWithBytes(path: String) throws -> (manifest: SnapshotManifest, bytes: [UInt8]) {
+        let bytes: [UInt8]
+        do {
+            let file = try InputFile(path: path)
+            bytes = try file.readAll(limit: maximumFileSize)
+        } catch {
+            switch error {
+            case .missing: throw Error.missing(path)
+            case .notARegularFile("a directory"): throw Error.invalid(path, "it is a directory (give the manifest.json in it)")
+            case .notARegularFile(let what): throw Error.invalid(path, "it is \(what), not a regular file")
+            case .tooLarge(let length, let limit): throw Error.tooLarge(path, length: length, limit: limit)
+            case .sparse(let length, let stored):
+                throw Error.invalid(path, "it is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none")
+            case .unreadable(let why): throw Error.unreadable(path, why)
+            case .changed: throw Error.unreadable(path, "it changed while it was read")
+            }
         }
-        return try SnapshotManifest(decoding: data, name: path)
+        return (try SnapshotManifest(decoding: Data(bytes), name: path), bytes)
     }
 
     /// The path of the sidecar of the manifest at `manifestPath`.

@@ -19,6 +19,9 @@ public struct BakeBase: Sendable {
     /// The base's written blocks, ascending.
     public var blocks: [BlockDigest]
 
+    /// The longest placement record a base may have, 4 GiB: a million files record about 50 MB.
+    public static let maximumPlacementSize: UInt64 = 4 << 30
+
     /// Reads the base at `path`: a bake's output directory or its `manifest.json`.
     public static func load(_ path: String) throws(Bake.Error) -> BakeBase {
         var isDirectory: ObjCBool = false
@@ -29,11 +32,11 @@ public struct BakeBase: Sendable {
             manifestPath = path
         }
         func refuse(_ why: String) -> Bake.Error { .input("base '\(manifestPath)': \(why)") }
-        guard let data = FileManager.default.contents(atPath: manifestPath) else {
-            throw refuse("there is no manifest there (give a bake's output directory or its manifest.json)")
-        }
         let manifest: SnapshotManifest
-        do { manifest = try SnapshotManifest(decoding: data, name: manifestPath) } catch { throw refuse("\(error)") }
+        let data: [UInt8]
+        do { (manifest, data) = try SnapshotManifest.loadWithBytes(path: manifestPath) } catch SnapshotManifest.Error.missing {
+            throw refuse("there is no manifest there (give a bake's output directory or its manifest.json)")
+        } catch { throw refuse("\(error)") }
         let directory = (manifestPath as NSString).deletingLastPathComponent
         guard let reference = manifest.placement else {
             throw refuse("the manifest records no filesystem placement (manifest.layout): it was baked by a kiln without incremental bakes; bake it again to use it as a base")
@@ -42,9 +45,26 @@ public struct BakeBase: Sendable {
         guard reference.format == ManifestWriter.placementFormat else {
             throw refuse("its placement record has format '\(reference.format)'; this kiln reads \(ManifestWriter.placementFormat)")
         }
-        guard let bytes = FileManager.default.contents(atPath: placementPath) else {
-            throw refuse("its placement record '\(placementPath)' is missing (keep manifest.layout beside manifest.json)")
-        }
+        let bytes: [UInt8]
+        do {
+            let file = try InputFile(path: placementPath, followSymlink: false)
+            // The manifest records the record's length: a file of another length is not it, whatever it holds.
+            guard file.length == reference.size else {
+                throw refuse("'\(placementPath)' is \(file.length) bytes, the manifest records \(reference.size)")
+            }
+            bytes = try file.readAll(limit: Self.maximumPlacementSize)
+        } catch let failure as InputFile.Failure {
+            switch failure {
+            case .missing: throw refuse("its placement record '\(placementPath)' is missing (keep manifest.layout beside manifest.json)")
+            case .notARegularFile(let what): throw refuse("its placement record '\(placementPath)' is \(what), not a regular file")
+            case .tooLarge(let length, let limit):
+                throw refuse("its placement record '\(placementPath)' is \(length) bytes, past the \(limit)-byte budget for one")
+            case .sparse(let length, let stored):
+                throw refuse("its placement record '\(placementPath)' is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none")
+            case .unreadable(let why): throw Bake.Error.io("cannot read the placement record '\(placementPath)': \(why)")
+            case .changed: throw Bake.Error.io("the placement record '\(placementPath)' changed while it was read")
+            }
+        } catch let error as Bake.Error { throw error } catch { throw refuse("\(error)") }
         let digest = bytes.withUnsafeBytes { Digest(sha256: SHA256Hasher.hashBytes($0)) }
         guard digest == reference.digest else {
             throw refuse("'\(placementPath)' has sha256 \(digest), the manifest records \(reference.digest)")
@@ -62,7 +82,7 @@ public struct BakeBase: Sendable {
         else {
             throw refuse("its placement record does not describe the filesystem its manifest records")
         }
-        return BakeBase(manifestPath: manifestPath, manifest: manifest, manifestDigest: SHA256Hasher.hash(Array(data)),
+        return BakeBase(manifestPath: manifestPath, manifest: manifest, manifestDigest: SHA256Hasher.hash(data),
                         placement: placement, blocks: loaded.file.entries)
     }
 

@@ -153,5 +153,14 @@ struct RebakeTests {
         try FileManager.default.removeItem(atPath: layout)
         let gone = try Self.bake(source + ["-o", dir.path("c"), "--base", dir.path("b")])
         #expect(gone.status == 2 && gone.stderr.contains("is missing"), "\(gone)")
+        // A FIFO or a link to a device in its place would block or never end: refused from the open alone.
+        try #require(mkfifo(layout, 0o600) == 0)
+        let fifo = try Self.bake(source + ["-o", dir.path("c"), "--base", dir.path("b")])
+        #expect(fifo.status == 2 && fifo.stderr.contains("is a special file, not a regular file"), "\(fifo)")
+        try FileManager.default.removeItem(atPath: layout)
+        try FileManager.default.createSymbolicLink(atPath: layout, withDestinationPath: "/dev/zero")
+        let link = try Self.bake(source + ["-o", dir.path("c"), "--base", dir.path("b")])
+        #expect(link.status == 2 && link.stderr.contains("is a symbolic link, not a regular file"), "\(link)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("c/data.img")), "a refused bake left an image")
     }
 }

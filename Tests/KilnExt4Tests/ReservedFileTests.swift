@@ -28,7 +28,8 @@ struct ReservedFileTests {
         // reservation has several runs and an extent tree.
         let size: UInt64 = 600 << 20 + 1234
         let reserved = try w.reserveFile("blobs/big", size: size, metadata: EXT4.Metadata(permissions: 0o444, time: testTime))
-        #expect(throws: EXT4ReservedFile.Error.self) { try reserved.write(UnsafeRawBufferPointer(start: [UInt8](repeating: 1, count: 2), count: 2), at: size - 1) }
+        let pastTheEnd = [UInt8](repeating: 1, count: 2)
+        #expect(throws: EXT4ReservedFile.Error.self) { try pastTheEnd.withUnsafeBytes { try reserved.write($0, at: size - 1) } }
 
         // Pieces at the start, across every 128 MiB group boundary and at the very end; the rest stays zeros.
         var pieces: [(UInt64, [UInt8])] = [(0, Self.pattern(5000, seed: 2)), (size - 3000, Self.pattern(3000, seed: 3))]

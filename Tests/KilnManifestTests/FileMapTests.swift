@@ -66,7 +66,7 @@ struct FileMapTests {
 
 @Suite("Owners of bad blocks")
 struct FileMapIndexTests {
-    @Test("the index names exactly the files a scan of every run names", arguments: [1, 2, 3] as [UInt64])
+    @Test("the index names exactly the files, layers and regions a scan of every run names", arguments: [1, 2, 3] as [UInt64])
     func agreesWithAScan(seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
         var entries: [FileMap.Entry] = []
@@ -80,7 +80,16 @@ struct FileMapIndexTests {
             }
             entries.append(FileMap.Entry(path: String(format: "f%04d", i), layer: nil, bytes: 0, blocks: BlockRuns(ranges)))
         }
-        let map = FileMap(entries: entries, totalFiles: entries.count)
+        // Layers and regions have trees of their own; they are checked against a scan the same way.
+        func runs(_ count: Int) -> BlockRuns {
+            BlockRuns((0..<count).map { _ in
+                let at = UInt64.random(in: 0..<9000, using: &rng)
+                return at..<(at + UInt64.random(in: 1...400, using: &rng))
+            })
+        }
+        let layers = (0..<60).map { FileMap.Layer(name: String(format: "layer%02d", $0), blocks: runs(Int.random(in: 0...6, using: &rng))) }
+        let regions = (0..<25).map { FileMap.Region(name: String(format: "region%02d", $0), blocks: runs(Int.random(in: 0...3, using: &rng))) }
+        let map = FileMap(layers: layers, entries: entries, regions: regions, totalFiles: entries.count)
         let index = FileMapIndex(map)
         for _ in 0..<500 {
             let start = UInt64.random(in: 0..<9000, using: &rng)
@@ -88,6 +97,8 @@ struct FileMapIndexTests {
             let scanned = entries.filter { $0.blocks.intersects(query) }.map(\.path).sorted()
             let owners = index.owners(of: query)
             #expect(owners.files.map(\.path) == scanned, "\(query)")
+            #expect(owners.layers == layers.filter { $0.blocks.intersects(query) }.map(\.name), "\(query)")
+            #expect(owners.regions == regions.filter { $0.blocks.intersects(query) }.map(\.name), "\(query)")
             #expect(owners.moreFiles == nil)
         }
     }

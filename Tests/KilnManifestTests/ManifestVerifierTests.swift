@@ -370,6 +370,33 @@ struct HostileManifestTests {
         #expect(message.contains("a number does not fit its field"), "\(message)")
     }
 
+    @Test("a manifest that is a FIFO, a device, past its budget or mostly holes is refused before it is read")
+    func manifestFileShapes() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // Each would block or never end if read: the refusal must come from the open and the length alone.
+        let fifo = dir.path("fifo.json")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let device = dir.path("zero.json")
+        try FileManager.default.createSymbolicLink(atPath: device, withDestinationPath: "/dev/zero")
+        for path in [fifo, device] {
+            let error = #expect(throws: SnapshotManifest.Error.self) { try SnapshotManifest.load(path: path) }
+            #expect(error == .invalid(path, "it is a special file, not a regular file"))
+            #expect(error?.exitStatus == .input)
+        }
+        let big = dir.path("big.json")
+        #expect(FileManager.default.createFile(atPath: big, contents: Data("{".utf8)))
+        try FileHandle(forUpdating: URL(fileURLWithPath: big)).truncate(atOffset: SnapshotManifest.maximumFileSize + 1)
+        #expect(throws: SnapshotManifest.Error.tooLarge(big, length: SnapshotManifest.maximumFileSize + 1, limit: SnapshotManifest.maximumFileSize)) {
+            try SnapshotManifest.load(path: big)
+        }
+        let holes = dir.path("holes.json")
+        #expect(FileManager.default.createFile(atPath: holes, contents: Data("{".utf8)))
+        try FileHandle(forUpdating: URL(fileURLWithPath: holes)).truncate(atOffset: 64 << 20)
+        let error = #expect(throws: SnapshotManifest.Error.self) { try SnapshotManifest.load(path: holes) }
+        #expect(error?.exitStatus == .input && error?.description.contains("it has holes") == true, "\(String(describing: error))")
+    }
+
     @Test("a directory given as the manifest is an input error")
     func manifestIsADirectory() throws {
         let dir = try TemporaryDirectory()
