@@ -40,6 +40,9 @@ final class RegistryBlobStore: BlobStore, @unchecked Sendable {
         if let known = try locate(descriptor.digest) { return known }
         if let cached = client.cache?.location(of: descriptor) { return cached }
         let name = "\(displayName)@\(descriptor.digest)"
+        if client.options.offline {
+            throw RegistryError.notCached(name: name, detail: "the cache \(client.cache?.root ?? "") does not hold this blob (\(descriptor.mediaType), \(descriptor.size) bytes)")
+        }
         if MediaType.isIndex(descriptor.mediaType) || MediaType.isManifest(descriptor.mediaType) || MediaType.isConfig(descriptor.mediaType)
             || descriptor.size <= 1 << 20 && MediaType.layerCompression(descriptor.mediaType) == nil {
             return BlobLocation(remote: RemoteDocument(store: self, descriptor: descriptor), length: descriptor.size, displayName: name)

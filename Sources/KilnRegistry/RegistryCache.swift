@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnDigest
 import KilnOCI
 
@@ -73,6 +74,15 @@ public struct RegistryCache: Sendable {
             unlink(partial)
             throw RegistryError.cache("\(path(of: digest)): cannot move the fetched blob into the cache: \(String(cString: strerror(e)))")
         }
+    }
+
+    /// What `name` (`host/repo:tag`) was when it was last fetched into this cache, if it was.
+    public func recorded(name: String) -> Descriptor? {
+        guard let file = try? InputFile(path: root + "/index.json"),
+              let bytes = try? file.readAll(limit: UInt64(SourceReader.jsonLimit)),
+              let index = try? JSONDecoder().decode(ImageIndex.self, from: Data(bytes))
+        else { return nil }
+        return index.manifests.last { $0.refName == name }
     }
 
     /// Records that `name` (`host/repo:tag` or `host/repo@digest`) is `descriptor`, replacing what it was;

@@ -49,12 +49,24 @@ public final class RegistryClient: @unchecked Sendable {
         let session = try session(name.host)
         let repo = name.path
         let reference = name.apiReference
+        if options.offline { return try cachedManifest(name) }
         if let cache {
             var digest = name.digest.flatMap { try? Digest(parsing: $0) }
             var mediaType: String? = nil
             if digest == nil {
-                let head = try await session.send("\(repo)/manifests/\(reference)", repository: repo, headers: [("Accept", Self.accept)],
+                let head: HTTPClientResponse
+                do {
+                    head = try await session.send("\(repo)/manifests/\(reference)", repository: repo, headers: [("Accept", Self.accept)],
                                                   method: .HEAD, what: "manifest \(name)")
+                } catch RegistryError.unavailable(let host, let detail) {
+                    // A registry that cannot be reached does not stop a bake whose tag the cache has seen: the
+                    // digest it had then is baked, and said so, since the tag may have moved.
+                    guard let recorded = cache.recorded(name: name.description),
+                          let bytes = cache.document(recorded.digest, limit: SourceReader.jsonLimit)
+                    else { throw RegistryError.unavailable(host: host, detail: detail) }
+                    options.warn?("registry \(host) is unavailable (\(detail)); \(name) is baked as \(recorded.digest), the digest the cache recorded when it last fetched the tag, which may have moved since")
+                    return FetchedManifest(descriptor: Self.stripped(recorded), bytes: bytes, fromCache: true)
+                }
                 if head.status.code == 200 {
                     digest = head.headers.first(name: "docker-content-digest").flatMap { try? Digest(parsing: $0) }
                     mediaType = head.headers.first(name: "content-type").map(Self.bareType)
@@ -70,6 +82,36 @@ public final class RegistryClient: @unchecked Sendable {
             try cache.store(fetched.bytes, digest: fetched.descriptor.digest)
         }
         return fetched
+    }
+
+    /// `--offline`: the manifest of `name` from the cache alone, by its digest or by the digest the cache
+    /// recorded for its tag.
+    func cachedManifest(_ name: ImageName) throws -> FetchedManifest {
+        guard let cache else { throw RegistryError.notCached(name: name.description, detail: "no --cache is given") }
+        let descriptor: Descriptor
+        if let text = name.digest {
+            let digest = try Digest(parsing: text)
+            guard let bytes = cache.document(digest, limit: SourceReader.jsonLimit) else {
+                throw RegistryError.notCached(name: name.description, detail: "the cache \(cache.root) does not hold its manifest")
+            }
+            let type = Self.declaredType(bytes) ?? MediaType.ociManifest
+            return FetchedManifest(descriptor: Descriptor(mediaType: type, digest: digest, size: Int64(bytes.count)), bytes: bytes, fromCache: true)
+        }
+        guard let recorded = cache.recorded(name: name.description) else {
+            throw RegistryError.notCached(name: name.description, detail: "the cache \(cache.root) has never fetched this tag")
+        }
+        descriptor = Self.stripped(recorded)
+        guard let bytes = cache.document(descriptor.digest, limit: SourceReader.jsonLimit) else {
+            throw RegistryError.notCached(name: name.description, detail: "the cache \(cache.root) records it as \(descriptor.digest) but does not hold that manifest")
+        }
+        return FetchedManifest(descriptor: descriptor, bytes: bytes, fromCache: true)
+    }
+
+    /// A descriptor from the cache's index, without the name annotation the index keeps on it.
+    static func stripped(_ recorded: Descriptor) -> Descriptor {
+        var d = recorded
+        d.annotations = nil
+        return d
     }
 
     func fetchManifest(repo: String, reference: String, session: RegistrySession, display: String) async throws -> FetchedManifest {

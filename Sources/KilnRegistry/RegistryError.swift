@@ -22,6 +22,8 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
     case tlsFailed(host: String, detail: String)
     /// The blob cache cannot be written (exit 3).
     case cache(String)
+    /// `--offline`, and the cache does not hold what the image needs (exit 2).
+    case notCached(name: String, detail: String)
 
     public var description: String {
         switch self {
@@ -36,6 +38,8 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
         case .tlsFailed(let host, let detail):
             return "registry \(host): TLS failed: \(detail) (give the registry's CA with --cert-dir DIR or in /etc/containers/certs.d/\(host)/, or use --tls-verify=false; a registry that requires a client certificate needs its pair, NAME.cert and NAME.key, in that directory)"
         case .credentials(let m, _), .tls(let m), .cache(let m): return m
+        case .notCached(let name, let detail):
+            return "\(name): \(detail), and --offline allows no registry to be asked (run once without --offline to fill the cache)"
         }
     }
 }
@@ -43,7 +47,7 @@ public enum RegistryError: Swift.Error, CustomStringConvertible, Sendable {
 extension RegistryError: KilnError {
     public var exitStatus: ExitStatus {
         switch self {
-        case .unauthorized, .notFound, .tls: return .input
+        case .unauthorized, .notFound, .tls, .notCached: return .input
         case .unavailable, .protocolViolation, .cache, .tlsFailed: return .environment
         case .digestMismatch: return .verificationFailed
         case .credentials(_, let exit): return exit

@@ -14,6 +14,11 @@ public struct RegistryOptions: Sendable {
     /// `--cache DIR`: an OCI layout keeping every blob fetched, so the next bake of the same images transfers
     /// no blob again.
     public var cacheDirectory: String?
+    /// `--offline`: never contact a registry. Tags resolve to the digest the cache recorded when it last fetched
+    /// them, and every blob must be in the cache; anything missing is refused naming it.
+    public var offline: Bool = false
+    /// Where warnings go (a tag resolved from the cache because its registry was unreachable), if anywhere.
+    public var warn: (@Sendable (String) -> Void)?
     /// Layers fetched at once ahead of the one being unpacked.
     public var layersInFlight: Int = 4
     /// Waits between attempts of a request that failed in a way worth retrying (408, 429, 5xx, a reset).

@@ -113,11 +113,17 @@ struct Bake: AsyncParsableCommand {
         let quiet = report.quiet || report.json
         var bake = KilnVolume.Bake(recipe: recipe, outputDirectory: output, sourceDateEpoch: epoch)
         let counter = ProgressCounter()
-        if recipe.images.contains(where: { $0.source.hasPrefix("docker://") }) {
-            bake.remote = try registry.opener(recipeCache: recipe.cache, transfers: counter.transfers)
-        }
         bake.counter = counter
         let display = ProgressDisplay.start(counter, label: "bake", quiet: quiet)
+        if recipe.images.contains(where: { $0.source.hasPrefix("docker://") }) {
+            do {
+                bake.remote = try registry.opener(recipeCache: recipe.cache, transfers: counter.transfers,
+                                                  warn: { line in display?.clear(); Console.warning(line) })
+            } catch {
+                display?.stop()
+                throw error
+            }
+        }
         // A bar shows the layer being read; a CI log also gets a line per layer.
         let lines = display?.style == .lines
         bake.progress = { line in if lines { Console.progress(line, quiet: quiet) } }

@@ -34,15 +34,24 @@ struct RegistryCLIOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Keep every blob fetched from a registry in this OCI layout, so the next run transfers no blob again.", valueName: "dir"))
     var cache: String?
 
+    @Flag(name: .long, help: "Contact no registry: docker:// sources come from the --cache alone (a tag as the digest the cache last fetched it as).")
+    var offline = false
+
     /// The opener of registry sources, `recipeCache` used when `--cache` is not given; layer downloads report to
-    /// `transfers` (a progress display's).
-    func opener(recipeCache: String? = nil, transfers: TransferBoard? = nil) throws -> RegistryImageOpener {
+    /// `transfers` (a progress display's), and warnings to `warn`.
+    func opener(recipeCache: String? = nil, transfers: TransferBoard? = nil,
+                warn: @escaping @Sendable (String) -> Void = { Console.warning($0) }) throws -> RegistryImageOpener {
         var options = RegistryOptions()
         options.transfers = transfers
         options.authFile = authfile
         options.certDirectory = certDir
         options.tlsVerify = tlsVerify
         options.cacheDirectory = cache ?? recipeCache
+        options.offline = offline
+        guard !offline || options.cacheDirectory != nil else {
+            throw CLIFailure.input("--offline needs a cache to read from: give --cache DIR (or the recipe's cache:)")
+        }
+        options.warn = warn
         return try RegistryImageOpener(options: options)
     }
 }

@@ -269,6 +269,54 @@ struct RegistryTests {
         #expect(!names.contains { $0.hasPrefix(".") })
     }
 
+    @Test("--offline bakes from the cache alone; a registry that is down falls back to the tag's cached digest and says so")
+    func offlineAndUnreachable() throws {
+        defer { dir.remove() }
+        let registry = try RegistryStandin(proxy: true)
+        defer { registry.stop() }
+        try registry.push("oci:\(fixtures)/example-oci:app:v1", as: "app:v1")
+        let cache = dir.path("cache")
+        let image = "docker://\(registry.registry)/app:v1"
+        try #require(try bake(image, dir.path("first"), ["--cache", cache]).succeeded)
+
+        // --offline asks the registry nothing at all, and bakes the same bytes.
+        let before = try registry.requests().count
+        let offline = try bake(image, dir.path("offline"), ["--cache", cache, "--offline"])
+        #expect(offline.succeeded, "\(offline)")
+        #expect(try registry.requests().count == before, "--offline sent requests")
+        #expect(same(dir.path("first"), dir.path("offline")))
+        // What the cache cannot answer is refused, naming it, before anything is written.
+        let unknown = try bake("docker://\(registry.registry)/app:v2", dir.path("unknown"), ["--cache", cache, "--offline"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("app:v2") && unknown.stderr.contains("never fetched"), "\(unknown)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("unknown/data.img")))
+        let noCache = try bake(image, dir.path("no-cache"), ["--offline"])
+        #expect(noCache.status == 2 && noCache.stderr.contains("--offline needs a cache"), "\(noCache)")
+        // A blob gone from the cache: refused naming the blob, not fetched.
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(cache)/index.json"))) as? [String: Any]
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: "\(cache)/blobs/sha256")
+        let largest = try #require(blobs.max { a, b in
+            let size = { (n: String) in (try? FileManager.default.attributesOfItem(atPath: "\(cache)/blobs/sha256/\(n)")[.size] as? Int) ?? 0 }
+            return size(a) < size(b)
+        })
+        try #require(index != nil)
+        try FileManager.default.moveItem(atPath: "\(cache)/blobs/sha256/\(largest)", toPath: dir.path("kept-blob"))
+        let missing = try bake(image, dir.path("missing"), ["--cache", cache, "--offline"])
+        #expect(missing.status == 2 && missing.stderr.contains(largest) && missing.stderr.contains("does not hold this blob"), "\(missing)")
+        #expect(try registry.requests().count == before, "--offline sent requests")
+        try FileManager.default.moveItem(atPath: dir.path("kept-blob"), toPath: "\(cache)/blobs/sha256/\(largest)")
+
+        // The registry goes down: a tag the cache has fetched is baked as its recorded digest, with a warning.
+        let address = registry.registry
+        registry.stop()
+        let down = try bake("docker://\(address)/app:v1", dir.path("down"), ["--cache", cache])
+        #expect(down.succeeded, "\(down)")
+        #expect(down.stderr.contains("warning") && down.stderr.contains("unavailable") && down.stderr.contains("may have moved"), "\(down)")
+        #expect(same(dir.path("first"), dir.path("down")))
+        // A tag it has not fetched still fails as the registry being down.
+        let never = try bake("docker://\(address)/app:v2", dir.path("never"), ["--cache", cache])
+        #expect(never.status == 3 && never.stderr.contains("unavailable"), "\(never)")
+    }
+
     @Test("unknown tag or repository: exit 2 naming host, repository and status; a registry that is down: exit 3")
     func errorsNameWhatIsWrong() throws {
         defer { dir.remove() }
