@@ -94,7 +94,7 @@ extension EXT4 {
                 }
                 done += n
             }
-            observer?.imageDidChange(offset: offset + position, count: UInt64(bytes.count))
+            observer?.imageDidWrite(offset: offset + position, bytes: bytes)
         }
 
         func write(_ bytes: [UInt8], atBlock block: UInt64) throws {
@@ -204,7 +204,7 @@ final class WriteBehind: @unchecked Sendable {
                 failure.withLock { $0 = .io("write", path, failed) }
                 return
             }
-            observer?.imageDidChange(offset: position, count: UInt64(bytes.count))
+            bytes.withUnsafeBytes { observer?.imageDidWrite(offset: position, bytes: $0) }
         }
     }
 

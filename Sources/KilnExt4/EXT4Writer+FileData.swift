@@ -132,10 +132,15 @@ extension EXT4Writer {
         }
         if pendingBytes.isEmpty {
             pendingStart = physical
-            pendingBytes.reserveCapacity(Self.pendingLimit)
+            pendingBytes.reserveCapacity(Self.pendingLimit + Self.pendingAlignment)
         }
         pendingBytes.append(contentsOf: block)
-        if pendingBytes.count >= Self.pendingLimit { try flushPending() }
+        if pendingBytes.count >= Self.pendingLimit {
+            let end = file.offset + (physical + 1) * UInt64(EXT4.blockSize)
+            if end % UInt64(Self.pendingAlignment) == 0 || pendingBytes.count >= Self.pendingLimit + Self.pendingAlignment {
+                try flushPending()
+            }
+        }
     }
 
     /// Hands the pending run over to be written behind: the next files are parsed and placed while the kernel

@@ -114,7 +114,7 @@ public final class EXT4ReservedFile: @unchecked Sendable {
                 }
                 written += r
             }
-            observer?.imageDidChange(offset: run.lowerBound + within, count: UInt64(n))
+            observer?.imageDidWrite(offset: run.lowerBound + within, bytes: UnsafeRawBufferPointer(start: base + done, count: n))
             done += n
         }
     }

@@ -193,6 +193,10 @@ public final class EXT4Writer {
     public internal(set) var placementFile: [UInt8] = []
 
     static let pendingLimit = 256 * EXT4.blockSize
+    /// A pending run past ``pendingLimit`` is handed over where it reaches a multiple of this many bytes of the
+    /// image file (the EBS block size), so that the next run starts on one: an observer hashing EBS blocks then
+    /// finds nearly every block whole in one write, and never has to read it back.
+    static let pendingAlignment = 512 << 10
 
     /// Starts a filesystem in the file at `path` (created if missing), `offset` bytes into it. Everything from
     /// `offset` on belongs to the writer: the file is truncated there first, so unwritten blocks read as zero.

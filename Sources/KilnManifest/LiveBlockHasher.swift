@@ -122,6 +122,48 @@ public final class LiveBlockHasher: ImageWriteObserver, @unchecked Sendable {
         if queued { wake.signal() }
     }
 
+    /// Blocks the write covers whole are hashed here, from the bytes written, on the writer's thread: the file
+    /// holds exactly these bytes there, so nothing needs to be read back. The blocks at its edges, written only in
+    /// part, are followed as any other change.
+    public func imageDidWrite(offset: UInt64, bytes: UnsafeRawBufferPointer) {
+        let bs = UInt64(blockSize)
+        let end = offset + UInt64(bytes.count)
+        let firstWhole = (offset + bs - 1) / bs
+        let endWhole = end / bs
+        guard firstWhole < endWhole, let base = bytes.baseAddress else {
+            imageDidChange(offset: offset, count: UInt64(bytes.count))
+            return
+        }
+        if offset < firstWhole * bs { imageDidChange(offset: offset, count: firstWhole * bs - offset) }
+        if endWhole * bs < end { imageDidChange(offset: endWhole * bs, count: end - endWhole * bs) }
+        var digests: [HashedBlock] = []
+        digests.reserveCapacity(Int(endWhole - firstWhole))
+        for b in firstWhole..<endWhole {
+            let block = UnsafeRawBufferPointer(start: base + Int(b * bs - offset), count: blockSize)
+            digests.append(Zeros.contains(block) ? .zeros : .digest(.hashing(block)))
+        }
+        lock.lock()
+        if slots.count < Int(endWhole) {
+            slots.reserveCapacity(max(Int(endWhole), slots.count * 2))
+            slots.append(contentsOf: repeatElement(Slot(), count: Int(endWhole) - slots.count))
+        }
+        // Changes after stop() are not followed: the blocks are only marked changed, as imageDidChange does.
+        let following = running && !stopping
+        for (k, b) in (firstWhole..<endWhole).enumerated() {
+            var slot = slots[Int(b)]
+            slot.version &+= 1
+            slot.covered = UInt32(bs)
+            if following {
+                slot.hashedVersion = slot.version
+                slot.digest = digests[k]
+                hashed += 1
+            }
+            slots[Int(b)] = slot
+        }
+        lock.unlock()
+        if following, let blockFinished { blockFinished((firstWhole * bs)..<(endWhole * bs)) }
+    }
+
     /// Stops the worker (after the block in its hands) and returns every digest still valid. Call it once the
     /// image is complete; changes after it are not followed.
     @discardableResult
