@@ -185,7 +185,11 @@ public final class LiveBlockHasher: ImageWriteObserver, @unchecked Sendable {
     /// after they were hashed, before anything hashes them again.
     func pause() { lock.withLock { paused = true } }
 
-    /// Blocks hashed by the worker (valid or not by the end).
+    /// Blocks queued for the worker and not yet taken: tests wait for it to reach 0.
+    var queuedBlocks: Int { lock.withLock { queue.count - queueHead } }
+
+    /// Blocks hashed while the image was written, by the worker or from the bytes of a write (valid or not by
+    /// the end).
     public var blocksHashed: Int { lock.withLock { hashed } }
 
     private func next() -> (block: UInt64, version: UInt32)? {
