@@ -36,7 +36,7 @@ public final class SHA256Hasher {
         finished = true
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
-        out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &len) }
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &len) }
         return out
     }
 
