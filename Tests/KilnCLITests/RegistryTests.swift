@@ -285,6 +285,12 @@ struct RegistryTests {
         #expect(offline.succeeded, "\(offline)")
         #expect(try registry.requests().count == before, "--offline sent requests")
         #expect(same(dir.path("first"), dir.path("offline")))
+        // verify and inspect take the same option.
+        let verify = try run(kilnBinary, ["verify", image, "--platform", "linux/amd64", "--cache", cache, "--offline"], environment: isolated())
+        #expect(verify.succeeded, "\(verify)")
+        let inspect = try run(kilnBinary, ["inspect", image, "--platform", "linux/amd64", "--cache", cache, "--offline"], environment: isolated())
+        #expect(inspect.succeeded && inspect.stdout.contains("sha256:16c7b5cf0b74"), "\(inspect)")
+        #expect(try registry.requests().count == before, "--offline sent requests")
         // What the cache cannot answer is refused, naming it, before anything is written.
         let unknown = try bake("docker://\(registry.registry)/app:v2", dir.path("unknown"), ["--cache", cache, "--offline"])
         #expect(unknown.status == 2 && unknown.stderr.contains("app:v2") && unknown.stderr.contains("never fetched"), "\(unknown)")
