@@ -80,21 +80,8 @@ public struct InputFile: ~Copyable {
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
     public func read(into buffer: inout [UInt8], at offset: UInt64) throws(Failure) -> Int {
-        var done = 0
-        let failure: Int32? = buffer.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return nil }
-            while done < raw.count {
-                let n = pread(descriptor, base + done, raw.count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return nil
-        }
-        if let failure { throw .unreadable(String(cString: strerror(failure))) }
-        return done
+        let result = buffer.withUnsafeMutableBytes { PositionalIO.read(descriptor, into: $0, at: offset) }
+        if let e = result.errno { throw .unreadable(String(cString: strerror(e))) }
+        return result.count
     }
 }

@@ -106,8 +106,7 @@ public struct GPT: Sendable, Hashable {
     public func write(to fd: Int32) throws {
         guard ftruncate(fd, off_t(diskSize)) == 0 else { throw Error.io(errno) }
         for region in regions() {
-            let n = region.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(region.offset)) }
-            guard n == region.bytes.count else { throw Error.io(errno) }
+            if let e = region.bytes.withUnsafeBytes({ PositionalIO.write(fd, $0, at: region.offset) }) { throw Error.io(e) }
         }
     }
 

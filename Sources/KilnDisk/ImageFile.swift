@@ -85,17 +85,10 @@ public final class ImageFile: @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(Error) {
         guard let base = buffer.baseAddress else { return }
         let wanted = offset >= size ? 0 : Int(min(UInt64(buffer.count), size - offset))
-        var done = 0
-        while done < wanted {
-            let n = pread(fd, base + done, wanted - done, off_t(offset + UInt64(done)))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Error.read(path, offset: offset + UInt64(done), errno)
-            }
-            if n == 0 { throw Error.shrank(path, offset: offset + UInt64(done)) }
-            done += n
-        }
-        if done < buffer.count { memset(base + done, 0, buffer.count - done) }
+        let result = PositionalIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted]), at: offset)
+        if let e = result.errno { throw Error.read(path, offset: offset + UInt64(result.count), e) }
+        if result.count < wanted { throw Error.shrank(path, offset: offset + UInt64(result.count)) }
+        if wanted < buffer.count { memset(base + wanted, 0, buffer.count - wanted) }
     }
 
     /// `count` bytes from `offset` (zeros past the end of the file), as a new array.

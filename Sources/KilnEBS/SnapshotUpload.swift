@@ -1,5 +1,6 @@
 import Foundation
 import KilnAWS
+import KilnCore
 import KilnDigest
 import KilnManifest
 
@@ -141,21 +142,9 @@ final class BlockReader: @unchecked Sendable {
     func read(_ index: UInt64) throws -> [UInt8] {
         let size = EBSClient.blockSize
         var buffer = [UInt8](repeating: 0, count: size)
-        let offset = off_t(index) * off_t(size)
-        var done = 0
-        let failure: Int32? = buffer.withUnsafeMutableBytes { raw in
-            while done < size {
-                let n = pread(fd, raw.baseAddress! + done, size - done, offset + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return nil
-        }
-        if let failure { throw SnapshotUploader.Error.imageUnreadable(path, String(cString: strerror(failure))) }
+        // A short last block stays zero-filled past the end of the file.
+        let result = buffer.withUnsafeMutableBytes { PositionalIO.read(fd, into: $0, at: index * UInt64(size)) }
+        if let e = result.errno { throw SnapshotUploader.Error.imageUnreadable(path, String(cString: strerror(e))) }
         return buffer
     }
 }

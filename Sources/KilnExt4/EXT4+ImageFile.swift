@@ -84,16 +84,8 @@ extension EXT4 {
 
         func write(_ bytes: UnsafeRawBufferPointer, atByte position: UInt64) throws {
             try settle()
-            guard let base = bytes.baseAddress else { return }
-            var done = 0
-            while done < bytes.count {
-                let n = pwrite(fd, base + done, bytes.count - done, off_t(offset + position) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw Failure.io("write", path, errno)
-                }
-                done += n
-            }
+            guard !bytes.isEmpty else { return }
+            if let e = PositionalIO.write(fd, bytes, at: offset + position) { throw Failure.io("write", path, e) }
             observer?.imageDidWrite(offset: offset + position, bytes: bytes)
         }
 
@@ -109,20 +101,10 @@ extension EXT4 {
 
         func read(atByte position: UInt64, count: Int) throws -> [UInt8] {
             try settle()
+            // Past the end of the file: zeros.
             var out = [UInt8](repeating: 0, count: count)
-            var done = 0
-            try out.withUnsafeMutableBytes { buf in
-                guard let base = buf.baseAddress else { return }
-                while done < count {
-                    let n = pread(fd, base + done, count - done, off_t(offset + position) + off_t(done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw Failure.io("read", path, errno)
-                    }
-                    if n == 0 { break }  // past the end of the file: zeros
-                    done += n
-                }
-            }
+            let result = out.withUnsafeMutableBytes { PositionalIO.read(fd, into: $0, at: offset + position) }
+            if let e = result.errno { throw Failure.io("read", path, e) }
             return out
         }
 
@@ -187,19 +169,7 @@ final class WriteBehind: @unchecked Sendable {
         queue.async { [self] in
             defer { inFlight.signal() }
             guard failure.withLock({ $0 == nil }) else { return }
-            let failed: Int32? = bytes.withUnsafeBytes { raw in
-                guard let base = raw.baseAddress else { return nil }
-                var done = 0
-                while done < raw.count {
-                    let n = pwrite(fd, base + done, raw.count - done, off_t(position) + off_t(done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    done += n
-                }
-                return nil
-            }
+            let failed = bytes.withUnsafeBytes { PositionalIO.write(fd, $0, at: position) }
             if let failed {
                 failure.withLock { $0 = .io("write", path, failed) }
                 return

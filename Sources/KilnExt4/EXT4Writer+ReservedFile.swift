@@ -105,16 +105,11 @@ public final class EXT4ReservedFile: @unchecked Sendable {
             guard position < runStart + runLength else { continue }
             let within = position - runStart
             let n = Int(min(UInt64(bytes.count - done), runLength - within))
-            var written = 0
-            while written < n {
-                let r = pwrite(fd, base + done + written, n - written, off_t(run.lowerBound + within) + off_t(written))
-                if r < 0 {
-                    if errno == EINTR { continue }
-                    throw Error.io(path: path, image: imagePath, errno: errno)
-                }
-                written += r
+            let piece = UnsafeRawBufferPointer(start: base + done, count: n)
+            if let e = PositionalIO.write(fd, piece, at: run.lowerBound + within) {
+                throw Error.io(path: path, image: imagePath, errno: e)
             }
-            observer?.imageDidWrite(offset: run.lowerBound + within, bytes: UnsafeRawBufferPointer(start: base + done, count: n))
+            observer?.imageDidWrite(offset: run.lowerBound + within, bytes: piece)
             done += n
         }
     }

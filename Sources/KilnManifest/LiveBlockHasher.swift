@@ -248,15 +248,10 @@ public final class LiveBlockHasher: ImageWriteObserver, @unchecked Sendable {
             return classify(UnsafeRawBufferPointer(start: p, count: blockSize))
         }
         guard let base = scratch.baseAddress else { return nil }
-        var done = 0
         let wanted = offset >= size ? 0 : Int(min(UInt64(blockSize), size - offset))
-        while done < wanted {
-            let n = pread(fd, base + done, wanted - done, off_t(offset) + off_t(done))
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            done += n
-        }
-        if done < blockSize { memset(base + done, 0, blockSize - done) }
+        let result = PositionalIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<wanted]), at: offset)
+        guard result.errno == nil, result.count == wanted else { return nil }
+        if wanted < blockSize { memset(base + wanted, 0, blockSize - wanted) }
         return classify(UnsafeRawBufferPointer(scratch))
     }
 }

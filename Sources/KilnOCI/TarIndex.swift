@@ -47,8 +47,9 @@ public struct TarIndex: Sendable {
         var first = true
 
         while position + 512 <= fileSize {
-            let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 512, off_t(position)) }
-            guard n == 512 else { throw BlobError.io(path, errno: errno) }
+            let read = header.withUnsafeMutableBytes { PositionalIO.read(fd, into: $0, at: UInt64(position)) }
+            // Short of a header the length promised: the file shrank while it was indexed.
+            guard read.count == 512 else { throw BlobError.io(path, errno: read.errno ?? EIO) }
             if first {
                 let c = Compression.sniff(Array(header[0..<4]))
                 if c != .none { throw Error.compressed(path, c) }
@@ -158,8 +159,8 @@ public struct TarIndex: Sendable {
 
     static func readData(fd: Int32, offset: Int64, count: Int, path: String) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-        guard n == count else { throw BlobError.io(path, errno: errno) }
+        let read = out.withUnsafeMutableBytes { PositionalIO.read(fd, into: $0, at: UInt64(offset)) }
+        guard read.count == count else { throw BlobError.io(path, errno: read.errno ?? EIO) }
         return out
     }
 
