@@ -13,7 +13,7 @@ import Darwin
 /// never writes) is refused the same way.
 public struct InputFile: ~Copyable {
     /// Why a file cannot be read. Each reader wraps it in its own typed error, naming the kind of file.
-    public enum Failure: Swift.Error, Equatable, Sendable {
+    public enum Failure: Swift.Error, Equatable, Sendable, CustomStringConvertible {
         case missing
         /// `a directory`, `a special file` or `a symbolic link` (when links are refused).
         case notARegularFile(String)
@@ -25,6 +25,19 @@ public struct InputFile: ~Copyable {
         case unreadable(String)
         /// It ended or grew while it was read.
         case changed
+
+        /// What is wrong with the file, to follow its name: `'manifest.layout' is a special file, not a regular file`.
+        public var description: String {
+            switch self {
+            case .missing: return "does not exist"
+            case .notARegularFile(let what): return "is \(what), not a regular file"
+            case .tooLarge(let length, let limit): return "is \(length) bytes, past the \(limit)-byte budget for it"
+            case .sparse(let length, let stored):
+                return "is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none"
+            case .unreadable(let why): return "cannot be read: \(why)"
+            case .changed: return "changed while it was read"
+            }
+        }
     }
 
     private let descriptor: Int32

@@ -95,12 +95,10 @@ extension SnapshotManifest {
             switch error {
             case .missing: throw Error.missing(path)
             case .notARegularFile("a directory"): throw Error.invalid(path, "it is a directory (give the manifest.json in it)")
-            case .notARegularFile(let what): throw Error.invalid(path, "it is \(what), not a regular file")
             case .tooLarge(let length, let limit): throw Error.tooLarge(path, length: length, limit: limit)
-            case .sparse(let length, let stored):
-                throw Error.invalid(path, "it is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none")
+            case .notARegularFile, .sparse: throw Error.invalid(path, "it \(error)")
             case .unreadable(let why): throw Error.unreadable(path, why)
-            case .changed: throw Error.unreadable(path, "it changed while it was read")
+            case .changed: throw Error.unreadable(path, "it \(error)")
             }
         }
         return (try SnapshotManifest(decoding: Data(bytes), name: path), bytes)

@@ -56,13 +56,8 @@ public struct BakeBase: Sendable {
         } catch let failure as InputFile.Failure {
             switch failure {
             case .missing: throw refuse("its placement record '\(placementPath)' is missing (keep manifest.layout beside manifest.json)")
-            case .notARegularFile(let what): throw refuse("its placement record '\(placementPath)' is \(what), not a regular file")
-            case .tooLarge(let length, let limit):
-                throw refuse("its placement record '\(placementPath)' is \(length) bytes, past the \(limit)-byte budget for one")
-            case .sparse(let length, let stored):
-                throw refuse("its placement record '\(placementPath)' is \(length) bytes long but only \(stored) bytes of it are stored: it has holes, and kiln writes none")
-            case .unreadable(let why): throw Bake.Error.io("cannot read the placement record '\(placementPath)': \(why)")
-            case .changed: throw Bake.Error.io("the placement record '\(placementPath)' changed while it was read")
+            case .unreadable, .changed: throw Bake.Error.io("the placement record '\(placementPath)' \(failure)")
+            default: throw refuse("its placement record '\(placementPath)' \(failure)")
             }
         } catch let error as Bake.Error { throw error } catch { throw refuse("\(error)") }
         let digest = bytes.withUnsafeBytes { Digest(sha256: SHA256Hasher.hashBytes($0)) }
