@@ -66,7 +66,7 @@ let package = Package(
             name: "KilnRegistry",
             dependencies: ["KilnCore", "KilnDigest", "KilnOCI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .executableTarget(
             name: "kiln",

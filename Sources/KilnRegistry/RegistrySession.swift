@@ -202,7 +202,8 @@ actor RegistrySession {
     }
 
     /// Sends `request` with retries: 408, 429 and 5xx answers and connection failures are tried again after
-    /// the configured waits (or the answer's `Retry-After`, up to a minute).
+    /// the configured waits (or the answer's `Retry-After`, up to a minute); a TLS failure or a name that does
+    /// not resolve is not.
     func attempt(_ request: RegistryRequest, what: String,
                  _ send: @Sendable (RegistryRequest) async throws -> HTTPClientResponse) async throws -> HTTPClientResponse {
         var schedule = RetrySchedule(delays: options.retryDelays, host: host, what: what)
@@ -223,6 +224,9 @@ actor RegistrySession {
             } catch where RegistryTransport.isTLSFailure(error) {
                 // A certificate does not get better by asking again.
                 throw RegistryError.tlsFailed(host: host, detail: RegistryTransport.describe(error))
+            } catch where RegistryTransport.isPermanent(error) {
+                // Nor does a name that does not exist: say so at once instead of after every wait.
+                throw RegistryError.unavailable(host: host, detail: "\(what): \(RegistryTransport.describe(error)); check the registry's name")
             } catch {
                 failure = RegistryTransport.describe(error)
             }

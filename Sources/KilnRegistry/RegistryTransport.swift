@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 /// A request to a registry (or a token server, or where a registry redirects).
@@ -117,7 +118,7 @@ final class RegistryTransport: Sendable {
         error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
     }
 
-    /// Says what went wrong below HTTP, for messages.
+    /// Says what went wrong below HTTP, for messages: in words, without the layers' type names and codes.
     static func describe(_ error: any Swift.Error) -> String {
         if let e = error as? HTTPClientError {
             switch e {
@@ -128,8 +129,32 @@ final class RegistryTransport: Sendable {
             default: return "\(e)"
             }
         }
+        if let e = error as? NIOConnectionError {
+            if let dns = e.dnsAError ?? e.dnsAAAAError { return describe(dns) }
+            if let first = e.connectionErrors.first { return describe(first.error) }
+            return "cannot connect to \(e.host):\(e.port)"
+        }
+        if let e = error as? SocketAddressError.UnknownHost {
+            return "the name \(e.host) cannot be resolved (\(e.errorDescription.lowercased()))"
+        }
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
+        if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname {
+            return "the registry's certificate is not issued for this host name or address"
+        }
+        if case .handshakeFailed(let inner)? = error as? NIOSSLError,
+           "\(inner)".contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the registry's certificate is not signed by a CA kiln trusts"
+        }
         if let e = error as? NIOSSLError { return "TLS: \(e)" }
         if let e = error as? BoringSSLError { return "TLS: \(e)" }
         return "\(error)"
+    }
+
+    /// True when asking again cannot help: the registry's name does not exist (as opposed to a resolver that did
+    /// not answer, which may).
+    static func isPermanent(_ error: any Swift.Error) -> Bool {
+        if let e = error as? NIOConnectionError, let dns = e.dnsAError ?? e.dnsAAAAError { return isPermanent(dns) }
+        if let e = error as? SocketAddressError.UnknownHost { return Int32(e.errorCode) == EAI_NONAME }
+        return false
     }
 }

@@ -87,7 +87,7 @@ struct RegistryTests {
 
         let untrusted = try bake(source, dir.path("untrusted"), ["--authfile", good])
         #expect(untrusted.status == 3, "\(untrusted)")
-        #expect(untrusted.stderr.contains("--cert-dir"), "\(untrusted)")
+        #expect(untrusted.stderr.contains("--cert-dir") && untrusted.stderr.contains("not signed by a CA kiln trusts"), "\(untrusted)")
         for out in ["anon", "wrong", "untrusted"] {
             #expect(!FileManager.default.fileExists(atPath: dir.path(out) + "/data.img"))
         }
@@ -323,7 +323,7 @@ struct RegistryTests {
         #expect(never.status == 3 && never.stderr.contains("unavailable"), "\(never)")
     }
 
-    @Test("unknown tag or repository: exit 2 naming host, repository and status; a registry that is down: exit 3")
+    @Test("unknown tag or repository: exit 2 naming host, repository and status; a registry that is down or a name that does not resolve: exit 3")
     func errorsNameWhatIsWrong() throws {
         defer { dir.remove() }
         let registry = try RegistryStandin()
@@ -341,5 +341,11 @@ struct RegistryTests {
         let down = try bake("docker://\(address)/app:v1", dir.path("down"))
         #expect(down.status == 3, "\(down)")
         #expect(down.stderr.contains(address) && down.stderr.contains("unavailable"), "\(down)")
+        // In words, without the network layer's type names and codes.
+        #expect(down.stderr.contains("connection refused") && !down.stderr.contains("errno"), "\(down)")
+        // A name that does not exist is not asked for again and again.
+        let unknown = try bake("docker://no-such-registry.invalid/app:v1", dir.path("unknown-host"))
+        #expect(unknown.status == 3, "\(unknown)")
+        #expect(unknown.stderr.contains("no-such-registry.invalid cannot be resolved"), "\(unknown)")
     }
 }
