@@ -141,10 +141,7 @@ final class RegistryTransport: Sendable {
         if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname {
             return "the registry's certificate is not issued for this host name or address"
         }
-        if case .handshakeFailed(let inner)? = error as? NIOSSLError,
-           "\(inner)".contains("CERTIFICATE_VERIFY_FAILED") {
-            return "the registry's certificate is not signed by a CA kiln trusts"
-        }
+        if case .handshakeFailed(let inner)? = error as? NIOSSLError { return "the TLS handshake failed: \(inner)" }
         if let e = error as? NIOSSLError { return "TLS: \(e)" }
         if let e = error as? BoringSSLError { return "TLS: \(e)" }
         return "\(error)"

@@ -87,7 +87,7 @@ struct RegistryTests {
 
         let untrusted = try bake(source, dir.path("untrusted"), ["--authfile", good])
         #expect(untrusted.status == 3, "\(untrusted)")
-        #expect(untrusted.stderr.contains("--cert-dir") && untrusted.stderr.contains("not signed by a CA kiln trusts"), "\(untrusted)")
+        #expect(untrusted.stderr.contains("--cert-dir") && untrusted.stderr.contains("TLS handshake failed"), "\(untrusted)")
         for out in ["anon", "wrong", "untrusted"] {
             #expect(!FileManager.default.fileExists(atPath: dir.path(out) + "/data.img"))
         }
