@@ -129,11 +129,8 @@ final class RegistryTransport: Sendable {
             default: return "\(e)"
             }
         }
-        if let e = error as? NIOConnectionError {
-            if let dns = e.dnsAError ?? e.dnsAAAAError { return describe(dns) }
-            if let first = e.connectionErrors.first { return describe(first.error) }
-            return "cannot connect to \(e.host):\(e.port)"
-        }
+        let error = underlying(error)
+        if let e = error as? NIOConnectionError { return "cannot connect to \(e.host):\(e.port)" }
         if let e = error as? SocketAddressError.UnknownHost {
             return "the name \(e.host) cannot be resolved (\(e.errorDescription.lowercased()))"
         }
@@ -150,8 +147,13 @@ final class RegistryTransport: Sendable {
     /// True when asking again cannot help: the registry's name does not exist (as opposed to a resolver that did
     /// not answer, which may).
     static func isPermanent(_ error: any Swift.Error) -> Bool {
-        if let e = error as? NIOConnectionError, let dns = e.dnsAError ?? e.dnsAAAAError { return isPermanent(dns) }
-        if let e = error as? SocketAddressError.UnknownHost { return Int32(e.errorCode) == EAI_NONAME }
-        return false
+        guard let e = underlying(error) as? SocketAddressError.UnknownHost else { return false }
+        return Int32(e.errorCode) == EAI_NONAME
+    }
+
+    /// What a failed connection attempt failed on: its name lookup's error, else its first connection's.
+    private static func underlying(_ error: any Swift.Error) -> any Swift.Error {
+        guard let e = error as? NIOConnectionError else { return error }
+        return e.dnsAError ?? e.dnsAAAAError ?? e.connectionErrors.first?.error ?? error
     }
 }

@@ -57,12 +57,12 @@ def main():
         commands.append((name, before, argv))
     walls = [[] for _ in commands]
     rss = [[] for _ in commands]
-    for round in range(runs):
+    for k in range(runs):
         for i, (name, before, argv) in enumerate(commands):
             w, r = run_once(argv, before)
             walls[i].append(w)
             rss[i].append(r)
-        print(f"  round {round + 1} of {runs} done", file=sys.stderr, flush=True)
+        print(f"  round {k + 1} of {runs} done", file=sys.stderr, flush=True)
     for i, (name, _, _) in enumerate(commands):
         r = summary(walls[i], rss[i])
         r["name"] = name
