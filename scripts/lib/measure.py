@@ -1,7 +1,9 @@
 """Runs commands a number of times and reports the median wall time and peak RSS of each.
 
 Usage: measure.py RUNS NAME [--before SHELL] -- CMD... [--- NAME [--before SHELL] -- CMD...]...
-Prints one JSON object per command on stdout: {"name", "median", "runs", "rssMiB"}.
+Prints one JSON object per command on stdout: {"name", "median", "runs", "rounds", "rssMiB"}: "runs" sorted,
+"rounds" the same times in the order of the rounds, so that a caller can pair each run with its peers' runs of the
+same round.
 --before runs a shell command ahead of every run, untimed (removing the previous run's output, which on a
 filesystem mounted with `discard` costs seconds, then `sync` so that no run pays for another's writeback).
 
@@ -31,8 +33,8 @@ def run_once(argv, before=None):
 
 
 def summary(walls, rss):
-    walls, rss = sorted(walls), sorted(rss)
-    return {"median": walls[len(walls) // 2], "runs": walls, "rssMiB": rss[len(rss) // 2]}
+    ordered, walls, rss = list(walls), sorted(walls), sorted(rss)
+    return {"median": walls[len(walls) // 2], "runs": walls, "rounds": ordered, "rssMiB": rss[len(rss) // 2]}
 
 
 def main():
