@@ -121,7 +121,7 @@ final class StoredReadAhead: @unchecked Sendable {
         do {
             while !cancelled.isSet {
                 let b = free.pop()
-                let n = try reader.read(into: b)
+                let n = try fill(b)
                 if n == 0 {
                     free.push(b)
                     return
@@ -134,5 +134,18 @@ final class StoredReadAhead: @unchecked Sendable {
         } catch {
             readError = error
         }
+    }
+
+    /// Reads until `buffer` is full or the blob ends. A registry's reader hands over what has arrived, often a
+    /// few KiB at a time: a buffer per arrival multiplied the hand-offs to the inflating thread and the writes of
+    /// the blob's copy, and shrank the read-ahead to a few small pieces.
+    private func fill(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var count = 0
+        while count < buffer.count, !cancelled.isSet {
+            let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+            if n == 0 { break }
+            count += n
+        }
+        return count
     }
 }
