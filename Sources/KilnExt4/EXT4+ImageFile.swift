@@ -70,6 +70,10 @@ extension EXT4 {
             try behind?.write(bytes, at: offset + position)
         }
 
+        /// A buffer of an earlier run, already written, to fill with the next one instead of allocating (and
+        /// faulting in) fresh memory for every run.
+        func writtenRun() -> [UInt8]? { behind?.takeWritten() }
+
         /// Waits for everything handed to ``writeBehind(_:atByte:)``; throws the first failure among it.
         func settle() throws {
             try behind?.settle()
@@ -156,6 +160,14 @@ final class WriteBehind: @unchecked Sendable {
     private let inFlight = DispatchSemaphore(value: 3)
     /// The first failure: written on `queue`, read by the next write (which then refuses at once) or wait.
     private let failure = Mutex<EXT4.ImageFile.Failure?>(nil)
+    /// Buffers written and handed back for reuse, each the only reference to its storage.
+    private let written = Mutex<[[UInt8]]>([])
+
+    /// Holds a run while it is written, so that it can give up its buffer without a second reference left behind.
+    private final class Run: @unchecked Sendable {
+        var bytes: [UInt8]
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+    }
 
     init(fd: Int32, path: String, observer: (any ImageWriteObserver)?) {
         self.fd = fd
@@ -166,17 +178,26 @@ final class WriteBehind: @unchecked Sendable {
     func write(_ bytes: [UInt8], at position: UInt64) throws {
         if let failed = failure.withLock({ $0 }) { throw failed }
         inFlight.wait()
+        let run = Run(bytes)
         queue.async { [self] in
             defer { inFlight.signal() }
             guard failure.withLock({ $0 == nil }) else { return }
-            let failed = bytes.withUnsafeBytes { PositionalIO.write(fd, $0, at: position) }
+            let failed = run.bytes.withUnsafeBytes { PositionalIO.write(fd, $0, at: position) }
             if let failed {
                 failure.withLock { $0 = .io("write", path, failed) }
                 return
             }
-            bytes.withUnsafeBytes { observer?.imageDidWrite(offset: position, bytes: $0) }
+            run.bytes.withUnsafeBytes { observer?.imageDidWrite(offset: position, bytes: $0) }
+            written.withLock { spare in
+                // One is enough: the writer takes it for the run it starts next. More would only hold memory.
+                if spare.isEmpty { spare.append(run.bytes) }
+                run.bytes = []
+            }
         }
     }
+
+    /// A written buffer to reuse, if one is back.
+    func takeWritten() -> [UInt8]? { written.withLock { $0.popLast() } }
 
     /// Waits until everything handed over is written.
     func wait() { queue.sync {} }

@@ -132,6 +132,10 @@ extension EXT4Writer {
         }
         if pendingBytes.isEmpty {
             pendingStart = physical
+            if pendingBytes.capacity < Self.pendingLimit + Self.pendingAlignment, var reused = file.writtenRun() {
+                reused.removeAll(keepingCapacity: true)
+                pendingBytes = reused
+            }
             pendingBytes.reserveCapacity(Self.pendingLimit + Self.pendingAlignment)
         }
         pendingBytes.append(contentsOf: block)
