@@ -118,34 +118,37 @@ final class StoredReadAhead: @unchecked Sendable {
             reader.finish()
             filled.push(nil)
         }
-        do {
-            while !cancelled.isSet {
-                let b = free.pop()
-                let n = try fill(b)
-                if n == 0 {
-                    free.push(b)
-                    return
-                }
+        while !cancelled.isSet {
+            let b = free.pop()
+            let (n, failure) = fill(b)
+            if n > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: b[0..<n])
                 hasher.update(bytes)
                 sink?.receive(bytes)
                 filled.push((b, n))
+            } else {
+                free.push(b)
             }
-        } catch {
-            readError = error
+            // Bytes that arrived before a failure are passed on first, as they were read.
+            if let failure { readError = failure }
+            if n == 0 || failure != nil { return }
         }
     }
 
-    /// Reads until `buffer` is full or the blob ends. A registry's reader hands over what has arrived, often a
-    /// few KiB at a time: a buffer per arrival multiplied the hand-offs to the inflating thread and the writes of
-    /// the blob's copy, and shrank the read-ahead to a few small pieces.
-    private func fill(_ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// Reads until `buffer` is full, the blob ends or reading fails. A registry's reader hands over what has
+    /// arrived, often a few KiB at a time: a buffer per arrival multiplied the hand-offs to the inflating thread
+    /// and the writes of the blob's copy, and shrank the read-ahead to a few small pieces.
+    private func fill(_ buffer: UnsafeMutableRawBufferPointer) -> (count: Int, failure: (any Swift.Error)?) {
         var count = 0
         while count < buffer.count, !cancelled.isSet {
-            let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
-            if n == 0 { break }
-            count += n
+            do {
+                let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                if n == 0 { break }
+                count += n
+            } catch {
+                return (count, error)
+            }
         }
-        return count
+        return (count, nil)
     }
 }
