@@ -37,7 +37,7 @@ import Testing
         // The summary names each phase.
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(with.stdout.utf8)) as? [String: Any])
         let phases = try #require(summary["phases"] as? [String: Double])
-        #expect(Set(phases.keys) == ["layers", "content", "filesystem", "manifest"])
+        #expect(Set(phases.keys) == ["layers", "content", "filesystem", "sync", "manifest"])
         #expect(without.stdout.contains("manifest ") && without.stdout.contains("layers "))
         // Most written blocks were hashed while the image was written, and the count is the manifest's.
         let written = try #require(summary["writtenBlocks"] as? Int)
