@@ -51,8 +51,9 @@ final class LayerStream: @unchecked Sendable {
     static let chunkSize = 1 << 20
     /// Decompressed buffers between the decompressing thread and the consumer. With four, on two cores, the
     /// threads waited on each other whenever the scheduler ran the other stages for a while: eight bake the
-    /// benchmark image about 5% faster for 4 MiB more per stream. Sixteen were faster again on the disk, but put
-    /// the rootfs bake over its memory budget (64 MiB + 1 KiB per entry).
+    /// benchmark image about 5% faster for 4 MiB more per stream. Sixteen were faster on the disk in one
+    /// comparison and no different in another, and put the rootfs bake over its memory budget (64 MiB + 1 KiB
+    /// per entry).
     static let poolSize = 8
 
     init(reader: any BlobReader, compression: Compression, uncompressedLimit: Int64 = .max, storedSink: StoredBytesSink? = nil) {

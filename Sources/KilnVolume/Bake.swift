@@ -258,9 +258,8 @@ public struct Bake {
         result.keptInodes = UInt64(writer.keptInodes)
         result.base = base
         let written = try writeManifest(result, partialImage: partialImage, hashed: hashed, placement: writer.placementFile) {
-            // The manifest vouches for the image: it reaches stable storage before either is in place. Nothing
-            // has written to it since the sync phase, so this finds nothing left to write.
-            try writeback.makeDurable()
+            // The manifest vouches for the image, which reached stable storage in the sync phase (nothing has
+            // written to it since): now both can be put in place.
             Interruption.protect(finalImage)
             guard rename(partialImage, finalImage) == 0 else {
                 throw Error.io("\(finalImage): cannot move the finished image into place: \(String(cString: strerror(errno)))")
